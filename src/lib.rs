@@ -1,0 +1,21 @@
+//! atrest: audit Kubernetes data at rest in etcd.
+//!
+//! The pipeline is visible in the module layout:
+//! [`source`] (where bytes come from) → [`keyspace`] (etcd key → resource) →
+//! [`envelope`] (decrypt with the cluster's [`config`]) → [`codec`] (payload facts) →
+//! [`verdict`] (current / stale / unreadable) → [`report`] (table, JSON, YAML).
+//! [`scan`] drives it.
+#![forbid(unsafe_code)]
+
+pub mod codec;
+pub mod config;
+pub mod envelope;
+pub mod keyspace;
+pub mod pb;
+pub mod reader;
+pub mod report;
+pub mod scan;
+pub mod source;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+pub mod verdict;

@@ -1,0 +1,13 @@
+//! Generated protobuf types (prost + protox, see build.rs and proto/). Kept behind the
+//! codec and envelope modules; nothing else should need them.
+#![allow(missing_docs, unreachable_pub, clippy::all)]
+
+/// runtime.Unknown, TypeMeta and the ObjectMeta subset.
+pub mod runtime {
+    include!(concat!(env!("OUT_DIR"), "/atrest.runtime.rs"));
+}
+
+/// KMS v2 EncryptedObject.
+pub mod kmsv2 {
+    include!(concat!(env!("OUT_DIR"), "/atrest.kmsv2.rs"));
+}
