@@ -1,1 +1,22 @@
-fn main() {}
+//! The `atrest` binary: parse, run, map the outcome to the contract's exit code.
+
+mod cli;
+mod exit;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    let result = match cli.command {
+        cli::Command::Scan(args) => cli::run_scan(args),
+    };
+    match result {
+        Ok(exit) => exit.into(),
+        Err(failure) => {
+            eprintln!("atrest: error: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,1 +1,98 @@
-//! TODO
+//! The pipeline driver: pages from a source → parallel judge → report sink, in key order.
+//!
+//! The source runs on the tokio runtime and fills a bounded channel, so the next page is being
+//! fetched while this thread's rayon pool decrypts and decodes the current one. Memory is bounded
+//! by the channel capacity times the page size, whatever the number of keys.
+
+use std::io;
+
+use rayon::prelude::*;
+use tokio::runtime::Runtime;
+use tokio::sync::mpsc;
+
+use crate::report::{Header, ReportSink, Summary};
+use crate::source::live::LiveSource;
+use crate::source::{Page, SourceError};
+use crate::verdict::{Judge, Record};
+
+/// Pages buffered between the fetcher and the decoders.
+const PAGES_IN_FLIGHT: usize = 2;
+
+/// Why a scan did not finish.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ScanError {
+    /// The source failed (exit 3).
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    /// Writing the report failed (a closed pipe is not an error for the user).
+    #[error("writing the report")]
+    Output(#[source] io::Error),
+    /// The prefix could not be detected (exit 2).
+    #[error("{0}")]
+    Prefix(String),
+}
+
+/// Prefixes kube-apiserver deployments use: the default, and the one some distributions set.
+pub const KNOWN_PREFIXES: [&str; 2] = ["/registry/", "/kubernetes.io/"];
+
+/// Picks the prefix that holds Kubernetes keys when `--prefix` was not given.
+pub async fn detect_prefix(source: &mut LiveSource) -> Result<String, ScanError> {
+    let mut found = Vec::new();
+    for p in KNOWN_PREFIXES {
+        let n = source.count(p.as_bytes()).await?;
+        if n > 0 {
+            found.push((p, n));
+        }
+    }
+    match found.as_slice() {
+        [(p, _)] => Ok((*p).to_owned()),
+        [] => Err(ScanError::Prefix(format!(
+            "no keys under {}; pass --prefix (kube-apiserver's --etcd-prefix)",
+            KNOWN_PREFIXES.join(" or ")
+        ))),
+        many => Err(ScanError::Prefix(format!(
+            "keys under several prefixes ({}); pass --prefix (kube-apiserver's --etcd-prefix)",
+            many.iter().map(|(p, n)| format!("{p}: {n} keys")).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}
+
+/// Scans a live etcd under `header.prefix` and reports every key to `sink`.
+pub fn scan_live(
+    rt: &Runtime,
+    mut source: LiveSource,
+    rev: Option<i64>,
+    judge: &Judge<'_>,
+    mut header: Header,
+    sink: &mut dyn ReportSink,
+) -> Result<Summary, ScanError> {
+    let (tx, mut rx) = mpsc::channel::<Page>(PAGES_IN_FLIGHT);
+    let prefix = header.prefix.clone().into_bytes();
+    let fetch = rt.spawn(async move { source.scan(&prefix, rev, tx).await });
+    let mut summary = Summary::default();
+    let mut begun = false;
+    while let Some(page) = rx.blocking_recv() {
+        if !begun {
+            header.revision = page.revision;
+            sink.begin(&header).map_err(ScanError::Output)?;
+            begun = true;
+        }
+        let records: Vec<Record> = page.kvs.into_par_iter().map(|kv| judge.judge(kv)).collect();
+        for rec in &records {
+            summary.add(rec);
+            sink.record(rec).map_err(ScanError::Output)?;
+        }
+    }
+    let stats = rt
+        .block_on(fetch)
+        .map_err(|e| ScanError::Source(SourceError::Options(format!("scan task failed: {e}"))))??;
+    if !begun {
+        header.revision = stats.revision;
+        sink.begin(&header).map_err(ScanError::Output)?;
+    }
+    debug_assert_eq!(summary.keys, stats.keys);
+    summary.restarts = stats.restarts;
+    sink.finish(&summary).map_err(ScanError::Output)?;
+    Ok(summary)
+}

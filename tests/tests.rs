@@ -1,1 +1,7 @@
+//! One integration binary (ripgrep habit): real etcd, the real binary, the shared golden data.
 
+mod harness;
+
+mod scan_errors;
+mod scan_golden;
+mod scan_live;

@@ -1,1 +1,191 @@
-//! TODO
+//! Reports: every judged record is pushed into a [`ReportSink`] as it is produced (nothing
+//! collects the keyspace); the [`Summary`] is accumulated alongside and handed over at the end.
+
+pub mod json;
+pub mod table;
+pub mod wire;
+
+use std::collections::BTreeMap;
+use std::io;
+
+use crate::source::Restart;
+use crate::verdict::{Record, Status};
+
+/// What was scanned, known once the first page has pinned the revision.
+#[derive(Clone, Debug, Default)]
+pub struct Header {
+    /// "etcd" or "snapshot".
+    pub source_kind: &'static str,
+    /// Live endpoints.
+    pub endpoints: Vec<String>,
+    /// Snapshot path.
+    pub path: Option<String>,
+    /// Pinned revision.
+    pub revision: i64,
+    /// Normalized prefix.
+    pub prefix: String,
+    /// (path, sha256 hex) of the EncryptionConfiguration.
+    pub encryption_config: Option<(String, String)>,
+}
+
+impl Header {
+    /// The contract's `source` object.
+    pub fn wire_source(&self) -> wire::Source<'_> {
+        wire::Source {
+            kind: self.source_kind,
+            endpoints: (self.source_kind == "etcd").then_some(self.endpoints.as_slice()),
+            path: self.path.as_deref(),
+            revision: self.revision,
+            prefix: &self.prefix,
+        }
+    }
+
+    /// The contract's `encryptionConfig` object.
+    pub fn wire_config(&self) -> Option<wire::EncryptionConfig<'_>> {
+        self.encryption_config
+            .as_ref()
+            .map(|(path, sha256)| wire::EncryptionConfig { path, sha256 })
+    }
+}
+
+/// The grouping of the summary: resource × provider:key × apiVersion × status.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct GroupKey {
+    /// API group.
+    pub group: String,
+    /// Resource.
+    pub resource: String,
+    /// Provider.
+    pub provider: Option<&'static str>,
+    /// Key name.
+    pub key_name: Option<String>,
+    /// Stored apiVersion.
+    pub api_version: Option<String>,
+    /// Status.
+    pub status: Status,
+}
+
+/// Totals and grouped counts. Invariant: `keys == current + stale + unreadable + skipped`.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    /// Keys seen.
+    pub keys: u64,
+    /// Current.
+    pub current: u64,
+    /// Stale.
+    pub stale: u64,
+    /// Unreadable.
+    pub unreadable: u64,
+    /// Skipped.
+    pub skipped: u64,
+    /// Grouped counts (skipped keys are counted in the totals but not grouped).
+    pub groups: BTreeMap<GroupKey, u64>,
+    /// Compaction restarts.
+    pub restarts: Vec<Restart>,
+}
+
+impl Summary {
+    /// Counts one record.
+    pub fn add(&mut self, rec: &Record) {
+        self.keys += 1;
+        match rec.status {
+            Status::Current => self.current += 1,
+            Status::Stale => self.stale += 1,
+            Status::Unreadable => self.unreadable += 1,
+            Status::Skipped => {
+                self.skipped += 1;
+                return;
+            }
+        }
+        let key = GroupKey {
+            group: rec.info.group.clone(),
+            resource: rec.info.resource.clone(),
+            provider: rec.encryption.as_ref().map(|e| e.provider.as_str()),
+            key_name: rec.encryption.as_ref().and_then(|e| e.key_name.clone()),
+            api_version: rec.facts.api_version.clone(),
+            status: rec.status,
+        };
+        *self.groups.entry(key).or_default() += 1;
+    }
+
+    /// The contract's `summary` object.
+    pub fn to_wire(&self) -> wire::Summary<'_> {
+        wire::Summary {
+            keys: self.keys,
+            current: self.current,
+            stale: self.stale,
+            unreadable: self.unreadable,
+            skipped: self.skipped,
+            by_resource: self
+                .groups
+                .iter()
+                .map(|(k, &count)| wire::Group {
+                    group: &k.group,
+                    resource: &k.resource,
+                    provider: k.provider,
+                    key_name: k.key_name.as_deref(),
+                    api_version: k.api_version.as_deref(),
+                    status: k.status.as_str(),
+                    count,
+                })
+                .collect(),
+            compaction_restarts: self
+                .restarts
+                .iter()
+                .map(|r| wire::Restart { from: r.from, to: r.to })
+                .collect(),
+        }
+    }
+}
+
+/// The contract's record, borrowing from `rec`; `key` must be the lossy UTF-8 of `rec.key`.
+pub fn wire_record<'a>(rec: &'a Record, key: &'a str) -> wire::Record<'a> {
+    let enc = rec.encryption.as_ref();
+    wire::Record {
+        key,
+        mod_revision: rec.mod_revision,
+        create_revision: rec.create_revision,
+        version: rec.version,
+        lease: rec.lease,
+        group: &rec.info.group,
+        resource: &rec.info.resource,
+        namespace: rec.info.namespace.as_deref(),
+        name: rec.info.name.as_deref(),
+        encryption: wire::Encryption {
+            provider: enc.map(|e| e.provider.as_str()),
+            kms_api_version: enc.and_then(|e| e.kms_api_version).map(|v| v.as_str()),
+            key_name: enc.and_then(|e| e.key_name.as_deref()),
+            key_id: enc.and_then(|e| e.key_id.as_deref()),
+        },
+        encoding: rec.encoding.map(|e| e.as_str()),
+        api_version: rec.facts.api_version.as_deref(),
+        kind: rec.facts.kind.as_deref(),
+        uid: rec.facts.uid.as_deref(),
+        expected_api_version: rec.expected_api_version.as_deref(),
+        status: rec.status.as_str(),
+        reasons: &rec.reasons,
+    }
+}
+
+/// A report format. Records arrive in key order, each exactly once.
+pub trait ReportSink {
+    /// Called once, before the first record.
+    fn begin(&mut self, header: &Header) -> io::Result<()>;
+    /// Called for every key.
+    fn record(&mut self, rec: &Record) -> io::Result<()>;
+    /// Called once after the last record, only when the scan finished.
+    fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+}
+
+/// `-o` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Human table.
+    Table,
+    /// One JSON document.
+    Json,
+    /// JSON lines.
+    Jsonl,
+    /// The JSON document as YAML.
+    Yaml,
+}

@@ -1,0 +1,156 @@
+//! Command line: clap structs spelled as in shared/docs/cli-contract.md (etcdctl's flags for the
+//! source), turned into a scan plan and run. The only place (with main.rs) that uses anyhow.
+
+mod scan;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+pub use scan::run_scan;
+
+/// Audit Kubernetes data at rest in etcd: which key encrypts each object, and is it stale.
+#[derive(Debug, Parser)]
+#[command(name = "atrest", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scan every key under the Kubernetes prefix and report provider, key, apiVersion and verdict.
+    Scan(ScanArgs),
+}
+
+/// Where the data comes from: a live etcd, with etcdctl's flags and environment.
+#[derive(Debug, Args)]
+pub struct SourceArgs {
+    /// etcd endpoints, comma-separated.
+    #[arg(
+        long,
+        env = "ETCDCTL_ENDPOINTS",
+        value_delimiter = ',',
+        default_value = "127.0.0.1:2379"
+    )]
+    pub endpoints: Vec<String>,
+    /// Verify the etcd server's certificate with this CA bundle.
+    #[arg(long, env = "ETCDCTL_CACERT")]
+    pub cacert: Option<PathBuf>,
+    /// Client certificate for TLS client authentication.
+    #[arg(long, env = "ETCDCTL_CERT")]
+    pub cert: Option<PathBuf>,
+    /// Client key for TLS client authentication.
+    #[arg(long, env = "ETCDCTL_KEY")]
+    pub key: Option<PathBuf>,
+    /// etcd user, as name:password (or name, with --password).
+    #[arg(long, env = "ETCDCTL_USER")]
+    pub user: Option<String>,
+    /// Password for --user.
+    #[arg(long, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
+    pub password: Option<String>,
+    /// Timeout for connecting to etcd (e.g. 2s, 500ms).
+    #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub dial_timeout: Duration,
+    /// Timeout for each etcd request.
+    #[arg(long, env = "ETCDCTL_COMMAND_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub command_timeout: Duration,
+}
+
+/// `atrest scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    /// The cluster's EncryptionConfiguration (kube-apiserver --encryption-provider-config).
+    /// Without it, envelopes are identified from their prefix but not decrypted.
+    #[arg(long)]
+    pub encryption_config: Option<PathBuf>,
+    /// kube-apiserver's --etcd-prefix (default: detect /registry or /kubernetes.io).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<OutputFormat>,
+    /// Exit 1 when findings at or above this level exist.
+    #[arg(long, value_enum, default_value = "stale")]
+    pub fail_on: FailOn,
+    /// Only this resource (`secrets`, `deployments.apps`, `widgets.example.com`); repeatable.
+    /// Other keys are reported as skipped.
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
+    /// Only objects in this namespace; other keys are reported as skipped.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Scan at this etcd revision instead of the current one (no restart if it is compacted).
+    #[arg(long)]
+    pub rev: Option<i64>,
+    /// Table: show every finding, not just the first 50.
+    #[arg(long)]
+    pub all: bool,
+}
+
+/// `-o`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum OutputFormat {
+    /// Summary and findings for people.
+    Table,
+    /// One atrest/v1 JSON document.
+    Json,
+    /// One record per line, then a summary line.
+    Jsonl,
+    /// The JSON document as YAML.
+    Yaml,
+}
+
+/// `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// Stale or unreadable objects fail.
+    Stale,
+    /// Only unreadable objects fail.
+    Unreadable,
+    /// Never fail on findings.
+    Never,
+}
+
+/// "2s", "500ms", "1m", "1h", or plain seconds.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: f64 = num.parse().map_err(|_| format!("invalid duration {s:?} (e.g. 2s, 500ms)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("invalid duration unit in {s:?} (use ms, s, m or h)")),
+    };
+    Duration::try_from_secs_f64(secs).map_err(|e| format!("invalid duration {s:?}: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s"), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert_eq!(parse_duration("1m"), Ok(Duration::from_secs(60)));
+        assert!(parse_duration("2x").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn clap_definition_is_valid() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

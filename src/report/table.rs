@@ -1,0 +1,146 @@
+//! `-o table`: the summary grouped by resource × provider:key × apiVersion, then the findings
+//! (stale and unreadable keys), kubectl-style columns.
+
+use std::io::{self, Write};
+
+use super::{Header, ReportSink, Summary};
+use crate::verdict::{Record, Status};
+
+/// Findings shown without `--all`.
+pub const DEFAULT_FINDINGS: usize = 50;
+
+/// Human table. Holds the header and up to `limit` findings until the end.
+pub struct TableSink<W: Write> {
+    out: W,
+    header: Header,
+    findings: Vec<[String; 3]>,
+    total_findings: u64,
+    limit: Option<usize>,
+}
+
+impl<W: Write> TableSink<W> {
+    /// `limit` None shows every finding (`--all`).
+    pub fn new(out: W, limit: Option<usize>) -> Self {
+        Self { out, header: Header::default(), findings: Vec::new(), total_findings: 0, limit }
+    }
+}
+
+fn write_rows<W: Write>(
+    out: &mut W,
+    rows: &[Vec<String>],
+    right_align_last: bool,
+) -> io::Result<()> {
+    let cols = rows.first().map_or(0, Vec::len);
+    let mut widths = vec![0usize; cols];
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    for row in rows {
+        let mut line = String::new();
+        for (i, (cell, w)) in row.iter().zip(&widths).enumerate() {
+            let last = i + 1 == cols;
+            if last && right_align_last {
+                line.push_str(&format!("{cell:>w$}"));
+            } else if last {
+                line.push_str(cell);
+            } else {
+                line.push_str(&format!("{cell:<w$}   "));
+            }
+        }
+        writeln!(out, "{}", line.trim_end())?;
+    }
+    Ok(())
+}
+
+impl<W: Write> ReportSink for TableSink<W> {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        self.header = header.clone();
+        Ok(())
+    }
+
+    fn record(&mut self, rec: &Record) -> io::Result<()> {
+        if !matches!(rec.status, Status::Stale | Status::Unreadable) {
+            return Ok(());
+        }
+        self.total_findings += 1;
+        if self.limit.is_none_or(|l| self.findings.len() < l) {
+            self.findings.push([
+                String::from_utf8_lossy(&rec.key).into_owned(),
+                rec.status.as_str().to_owned(),
+                rec.reasons.join("; "),
+            ]);
+        }
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &Summary) -> io::Result<()> {
+        let h = &self.header;
+        let source = match h.source_kind {
+            "etcd" => format!("etcd {}", h.endpoints.join(",")),
+            _ => format!("snapshot {}", h.path.as_deref().unwrap_or("")),
+        };
+        let config = match &h.encryption_config {
+            Some((path, sha)) => format!("{path} (sha256 {})", sha.get(..12).unwrap_or(sha)),
+            None => "none (envelopes identified, not decrypted)".to_owned(),
+        };
+        writeln!(self.out, "Source:     {source} at revision {}, prefix {}", h.revision, h.prefix)?;
+        writeln!(self.out, "Encryption: {config}")?;
+        for r in &s.restarts {
+            writeln!(
+                self.out,
+                "Note:       revision {} was compacted; resumed at {}",
+                r.from, r.to
+            )?;
+        }
+        writeln!(self.out)?;
+        let mut rows = vec![
+            ["RESOURCE", "PROVIDER:KEY", "APIVERSION", "STATUS", "COUNT"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for (k, count) in &s.groups {
+            let resource = if k.group.is_empty() {
+                k.resource.clone()
+            } else {
+                format!("{}.{}", k.resource, k.group)
+            };
+            let provider = match (k.provider, &k.key_name) {
+                (Some(p), Some(name)) => format!("{p}:{name}"),
+                (Some(p), None) => p.to_owned(),
+                (None, _) => "<unknown>".to_owned(),
+            };
+            rows.push(vec![
+                resource,
+                provider,
+                k.api_version.clone().unwrap_or_else(|| "<unknown>".to_owned()),
+                k.status.as_str().to_owned(),
+                count.to_string(),
+            ]);
+        }
+        write_rows(&mut self.out, &rows, true)?;
+        writeln!(
+            self.out,
+            "\n{} keys: {} current, {} stale, {} unreadable, {} skipped",
+            s.keys, s.current, s.stale, s.unreadable, s.skipped
+        )?;
+        if self.total_findings > 0 {
+            writeln!(
+                self.out,
+                "\nFINDINGS ({} of {} stale or unreadable{})",
+                self.findings.len(),
+                self.total_findings,
+                if (self.findings.len() as u64) < self.total_findings {
+                    "; --all shows all"
+                } else {
+                    ""
+                }
+            )?;
+            let mut rows = vec![["KEY", "STATUS", "REASON"].map(String::from).to_vec()];
+            rows.extend(self.findings.iter().map(|f| f.to_vec()));
+            write_rows(&mut self.out, &rows, false)?;
+        }
+        self.out.flush()
+    }
+}

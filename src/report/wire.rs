@@ -1,0 +1,135 @@
+//! The `atrest/v1` JSON contract (shared/docs/cli-contract.md) as serde types, and nothing else.
+//! Field names and shapes here are what scripts rely on: change them only with the contract.
+
+use serde::Serialize;
+
+/// `source` of the document.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Source<'a> {
+    /// "etcd" or "snapshot".
+    pub kind: &'a str,
+    /// Live etcd endpoints.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoints: Option<&'a [String]>,
+    /// Snapshot path.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<&'a str>,
+    /// The pinned revision.
+    pub revision: i64,
+    /// The etcd prefix scanned, with its trailing '/'.
+    pub prefix: &'a str,
+}
+
+/// `encryptionConfig` of the document.
+#[derive(Clone, Debug, Serialize)]
+pub struct EncryptionConfig<'a> {
+    /// Path as given.
+    pub path: &'a str,
+    /// Hex sha256 of the file bytes (kube-apiserver's reload hash, without `sha256:`).
+    pub sha256: &'a str,
+}
+
+/// `encryption` of a record.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Encryption<'a> {
+    /// "aescbc" | "aesgcm" | "secretbox" | "kms" | "identity"; null when no known provider.
+    pub provider: Option<&'a str>,
+    /// "v1" | "v2" for kms.
+    pub kms_api_version: Option<&'a str>,
+    /// Key name, or the KMS provider name.
+    pub key_name: Option<&'a str>,
+    /// KMS v2 keyID.
+    pub key_id: Option<&'a str>,
+}
+
+/// One object record.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Record<'a> {
+    /// The etcd key (lossy UTF-8).
+    pub key: &'a str,
+    /// etcd mod_revision.
+    pub mod_revision: i64,
+    /// etcd create_revision.
+    pub create_revision: i64,
+    /// etcd version.
+    pub version: i64,
+    /// etcd lease.
+    pub lease: i64,
+    /// API group, "" for core.
+    pub group: &'a str,
+    /// Resource (plural).
+    pub resource: &'a str,
+    /// Namespace from the key.
+    pub namespace: Option<&'a str>,
+    /// Name from the key.
+    pub name: Option<&'a str>,
+    /// Envelope.
+    pub encryption: Encryption<'a>,
+    /// Payload encoding.
+    pub encoding: Option<&'a str>,
+    /// Stored apiVersion.
+    pub api_version: Option<&'a str>,
+    /// Stored kind.
+    pub kind: Option<&'a str>,
+    /// metadata.uid.
+    pub uid: Option<&'a str>,
+    /// The storage version it should have.
+    pub expected_api_version: Option<&'a str>,
+    /// current | stale | unreadable | skipped.
+    pub status: &'a str,
+    /// Why.
+    pub reasons: &'a [String],
+}
+
+/// One `byResource` row.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Group<'a> {
+    /// API group.
+    pub group: &'a str,
+    /// Resource.
+    pub resource: &'a str,
+    /// Provider, null when unknown.
+    pub provider: Option<&'a str>,
+    /// Key name.
+    pub key_name: Option<&'a str>,
+    /// Stored apiVersion.
+    pub api_version: Option<&'a str>,
+    /// Status.
+    pub status: &'a str,
+    /// Number of keys.
+    pub count: u64,
+}
+
+/// A compaction restart.
+#[derive(Clone, Debug, Serialize)]
+pub struct Restart {
+    /// Compacted revision.
+    pub from: i64,
+    /// Revision resumed at.
+    pub to: i64,
+}
+
+/// `summary` of the document.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary<'a> {
+    /// Keys under the prefix: current + stale + unreadable + skipped.
+    pub keys: u64,
+    /// Current.
+    pub current: u64,
+    /// Stale.
+    pub stale: u64,
+    /// Unreadable.
+    pub unreadable: u64,
+    /// Skipped.
+    pub skipped: u64,
+    /// Grouped counts.
+    pub by_resource: Vec<Group<'a>>,
+    /// Restarts after the pinned revision was compacted (records after a restart were read at
+    /// the newer revision).
+    pub compaction_restarts: Vec<Restart>,
+}

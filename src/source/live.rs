@@ -1,0 +1,322 @@
+//! Live etcd over gRPC (etcd-client): one pinned revision, keys-only listing, then bounded ranges.
+//!
+//! Why this paging (measured, shared/docs/crates.md §3.3): etcd walks the whole remaining range
+//! on every `limit`-ed Range to compute `count`, so limit paging is quadratic (1M keys in pages of
+//! 1000: ~80 s). Instead we list keys only, in large chunks (the walk is then amortised over many
+//! keys), and fetch values with explicit `[k_i, k_j)` ranges without a limit, whose cost is
+//! proportional to the range alone. Every request names the pinned revision, so the report is a
+//! consistent snapshot; if kube-apiserver's compactor removes that revision mid-scan, the scan
+//! resumes after the last key it finished at a fresh revision, at most [`MAX_RESTARTS`] times.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use etcd_client::{
+    Certificate, Client, ConnectOptions, GetOptions, Identity, KvClient, TlsOptions,
+};
+use tokio::sync::mpsc;
+
+use super::{Page, RawKv, Restart, ScanStats, SourceError};
+
+/// Compaction restarts allowed before the scan gives up with [`SourceError::Compacted`].
+pub const MAX_RESTARTS: u32 = 3;
+/// Keys per keys-only listing request: large enough that etcd's per-request walk is amortised.
+const LIST_CHUNK: i64 = 50_000;
+/// Target size of one value range response; the key count per range adapts to it.
+const TARGET_PAGE_BYTES: usize = 4 << 20;
+const MIN_PAGE_KEYS: usize = 16;
+const MAX_PAGE_KEYS: usize = 4096;
+/// One etcd value is at most ~1.5 MiB (max-request-bytes), so a page of MAX_PAGE_KEYS can in
+/// theory be large; tonic's default 4 MiB decode limit would fail far below that.
+const MAX_DECODE_BYTES: usize = 1 << 31;
+
+/// How to reach etcd: etcdctl's flags.
+#[derive(Clone, Debug, Default)]
+pub struct LiveOptions {
+    /// `--endpoints`.
+    pub endpoints: Vec<String>,
+    /// `--cacert`: verify the server with this CA bundle.
+    pub cacert: Option<PathBuf>,
+    /// `--cert`: client certificate.
+    pub cert: Option<PathBuf>,
+    /// `--key`: client key.
+    pub key: Option<PathBuf>,
+    /// `--user name:password`.
+    pub user: Option<(String, String)>,
+    /// `--dial-timeout`.
+    pub dial_timeout: Duration,
+    /// `--command-timeout`, per request.
+    pub command_timeout: Duration,
+}
+
+/// A connected etcd.
+pub struct LiveSource {
+    kv: KvClient,
+    opts: LiveOptions,
+    max_page_keys: usize,
+}
+
+impl LiveSource {
+    /// Connects and checks that etcd answers (and accepts the credentials) within the dial
+    /// timeout, so that a wrong address fails fast instead of at the first page.
+    pub async fn connect(opts: LiveOptions) -> Result<Self, SourceError> {
+        if opts.endpoints.is_empty() {
+            return Err(SourceError::Options("no etcd endpoints: pass --endpoints".into()));
+        }
+        let https = opts.cacert.is_some() || opts.cert.is_some();
+        let endpoints: Vec<String> = opts
+            .endpoints
+            .iter()
+            .map(|e| {
+                if e.contains("://") {
+                    e.clone()
+                } else if https {
+                    format!("https://{e}")
+                } else {
+                    format!("http://{e}")
+                }
+            })
+            .collect();
+        let mut co = ConnectOptions::new()
+            .with_connect_timeout(opts.dial_timeout)
+            .with_timeout(opts.command_timeout);
+        if endpoints.iter().any(|e| e.starts_with("https://")) {
+            co = co.with_tls(tls_options(&opts)?);
+        } else if opts.cert.is_some() || opts.key.is_some() {
+            return Err(SourceError::Options("--cert/--key need an https:// endpoint".into()));
+        }
+        if let Some((name, password)) = &opts.user {
+            co = co.with_user(name.clone(), password.clone());
+        }
+        let joined = endpoints.join(",");
+        let dial = async {
+            let client = Client::connect(&endpoints, Some(co))
+                .await
+                .map_err(|source| SourceError::Connect { endpoints: joined.clone(), source })?;
+            let mut kv = client.kv_client().max_decoding_message_size(MAX_DECODE_BYTES);
+            // Connections are lazy: a one-key read proves that etcd answers and that we may read.
+            kv.get(b"\0".to_vec(), Some(GetOptions::new().with_count_only()))
+                .await
+                .map_err(|source| SourceError::Connect { endpoints: joined.clone(), source })?;
+            Ok::<_, SourceError>(kv)
+        };
+        let kv = tokio::time::timeout(opts.dial_timeout, dial).await.map_err(|_| {
+            SourceError::DialTimeout { endpoints: joined.clone(), timeout: opts.dial_timeout }
+        })??;
+        Ok(Self { kv, opts, max_page_keys: MAX_PAGE_KEYS })
+    }
+
+    /// Caps the keys per value range (tests use small pages to exercise paging and restarts).
+    pub fn with_max_page_keys(mut self, n: usize) -> Self {
+        self.max_page_keys = n.max(1);
+        self
+    }
+
+    /// Number of keys under `prefix` (count only, no data transferred).
+    pub async fn count(&mut self, prefix: &[u8]) -> Result<i64, SourceError> {
+        let opts = GetOptions::new().with_range(prefix_end(prefix)).with_count_only();
+        let resp = self.get("count keys", prefix, opts).await?;
+        Ok(resp.count())
+    }
+
+    /// Reads every key under `prefix` at one revision (`rev`, or the current one) and sends it
+    /// to `tx` in pages, in key order. Returns when all pages are sent.
+    pub async fn scan(
+        &mut self,
+        prefix: &[u8],
+        rev: Option<i64>,
+        tx: mpsc::Sender<Page>,
+    ) -> Result<ScanStats, SourceError> {
+        let end = prefix_end(prefix);
+        let mut stats = ScanStats::default();
+        let mut revision = rev.unwrap_or(0);
+        let mut cursor = prefix.to_vec();
+        let mut page_keys = 256usize.min(self.max_page_keys);
+        loop {
+            let listing = GetOptions::new()
+                .with_range(end.clone())
+                .with_keys_only()
+                .with_limit(LIST_CHUNK)
+                .with_revision(revision);
+            let listed = match self.get("list keys", &cursor, listing).await {
+                Ok(resp) => resp,
+                Err(e) => {
+                    revision = self.restart(e, revision, rev, &mut stats).await?;
+                    continue;
+                }
+            };
+            if revision == 0 {
+                revision = listed.header().map_or(0, |h| h.revision());
+                stats.revision = revision;
+            } else if stats.revision == 0 {
+                stats.revision = revision;
+            }
+            let more = listed.more();
+            let keys: Vec<Vec<u8>> =
+                listed.kvs().iter().map(|kv| kv.key().to_vec()).collect::<Vec<_>>();
+            drop(listed);
+            let Some(last) = keys.last() else { break };
+            let after_last = key_after(last);
+            let mut i = 0;
+            let mut restarted = false;
+            while i < keys.len() {
+                let j = (i + page_keys).min(keys.len());
+                let range_end = keys.get(j).cloned().unwrap_or_else(|| after_last.clone());
+                let opts = GetOptions::new().with_range(range_end).with_revision(revision);
+                let mut resp = match self.get("read values", &keys[i], opts).await {
+                    Ok(resp) => resp,
+                    Err(e) => {
+                        revision = self.restart(e, revision, rev, &mut stats).await?;
+                        cursor = keys[i].clone();
+                        restarted = true;
+                        break;
+                    }
+                };
+                let kvs: Vec<RawKv> = resp
+                    .take_kvs()
+                    .into_iter()
+                    .map(|kv| {
+                        let (create_revision, mod_revision, version, lease) =
+                            (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
+                        let (key, value) = kv.into_key_value();
+                        RawKv { key, value, create_revision, mod_revision, version, lease }
+                    })
+                    .collect();
+                let bytes: usize = kvs.iter().map(|kv| kv.key.len() + kv.value.len()).sum();
+                stats.keys += kvs.len() as u64;
+                stats.bytes += bytes as u64;
+                page_keys = next_page_keys(page_keys, kvs.len(), bytes).min(self.max_page_keys);
+                tx.send(Page { kvs, revision }).await.map_err(|_| SourceError::Stopped)?;
+                i = j;
+            }
+            if restarted {
+                continue;
+            }
+            if !more {
+                break;
+            }
+            cursor = after_last;
+        }
+        Ok(stats)
+    }
+
+    /// Decides what a failed request means: a compacted pinned revision is resumed at the
+    /// current revision (unless the user pinned it with `--rev`); anything else is fatal.
+    async fn restart(
+        &mut self,
+        err: SourceError,
+        revision: i64,
+        requested: Option<i64>,
+        stats: &mut ScanStats,
+    ) -> Result<i64, SourceError> {
+        if !is_compacted(&err) {
+            return Err(err);
+        }
+        let restarts = stats.restarts.len() as u32;
+        if requested.is_some() || restarts >= MAX_RESTARTS {
+            return Err(SourceError::Compacted { requested: revision, restarts });
+        }
+        let resp =
+            self.get("read current revision", b"\0", GetOptions::new().with_count_only()).await?;
+        let to = resp.header().map_or(0, |h| h.revision());
+        stats.restarts.push(Restart { from: revision, to });
+        Ok(to)
+    }
+
+    async fn get(
+        &mut self,
+        what: &'static str,
+        key: &[u8],
+        opts: GetOptions,
+    ) -> Result<etcd_client::GetResponse, SourceError> {
+        let fut = self.kv.get(key.to_vec(), Some(opts));
+        let timeout = self.opts.command_timeout;
+        match tokio::time::timeout(timeout, fut).await {
+            Ok(r) => r.map_err(|source| SourceError::Request { what, source }),
+            Err(_) => Err(SourceError::CommandTimeout { what, timeout }),
+        }
+    }
+}
+
+fn is_compacted(err: &SourceError) -> bool {
+    match err {
+        SourceError::Request { source: etcd_client::Error::GRpcStatus(s), .. } => {
+            s.message().contains("compacted")
+        }
+        _ => false,
+    }
+}
+
+/// Sizes the next value range so that a response is about [`TARGET_PAGE_BYTES`].
+fn next_page_keys(current: usize, got: usize, bytes: usize) -> usize {
+    if got == 0 || bytes == 0 {
+        return current;
+    }
+    let per_key = (bytes / got).max(1);
+    let ideal = TARGET_PAGE_BYTES / per_key;
+    // Move at most 2x per step so one odd page does not swing the size.
+    ideal.clamp(current / 2, current * 2).clamp(MIN_PAGE_KEYS, MAX_PAGE_KEYS)
+}
+
+/// The smallest key after `key`.
+fn key_after(key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(key.len() + 1);
+    k.extend_from_slice(key);
+    k.push(0);
+    k
+}
+
+/// The range end that covers every key starting with `prefix` (etcd's `GetPrefixRangeEnd`).
+pub fn prefix_end(prefix: &[u8]) -> Vec<u8> {
+    let mut end = prefix.to_vec();
+    while let Some(last) = end.pop() {
+        if last < 0xff {
+            end.push(last + 1);
+            return end;
+        }
+    }
+    // All 0xff (or empty): every key from the start.
+    vec![0]
+}
+
+fn tls_options(opts: &LiveOptions) -> Result<TlsOptions, SourceError> {
+    let read = |what: &'static str, path: &PathBuf| {
+        std::fs::read(path).map_err(|source| SourceError::ReadTlsFile {
+            what,
+            path: path.clone(),
+            source,
+        })
+    };
+    let mut tls = TlsOptions::new();
+    if let Some(ca) = &opts.cacert {
+        tls = tls.ca_certificate(Certificate::from_pem(read("--cacert", ca)?));
+    }
+    match (&opts.cert, &opts.key) {
+        (Some(cert), Some(key)) => {
+            tls = tls.identity(Identity::from_pem(read("--cert", cert)?, read("--key", key)?));
+        }
+        (None, None) => {}
+        _ => return Err(SourceError::Options("--cert and --key go together".into())),
+    }
+    Ok(tls)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefix_end_increments_last_byte() {
+        assert_eq!(prefix_end(b"/registry/"), b"/registry0".to_vec());
+        assert_eq!(prefix_end(b"a\xff"), b"b".to_vec());
+        assert_eq!(prefix_end(b""), vec![0]);
+    }
+
+    #[test]
+    fn page_size_follows_bytes() {
+        assert_eq!(next_page_keys(256, 256, 256 * 1024), 512);
+        assert_eq!(next_page_keys(256, 256, 256 * 1024 * 1024), 128);
+        assert_eq!(next_page_keys(4096, 10, 100), MAX_PAGE_KEYS);
+        assert_eq!(next_page_keys(16, 16, 16 << 20), MIN_PAGE_KEYS);
+    }
+}

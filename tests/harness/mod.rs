@@ -1,0 +1,4 @@
+//! Test harness: a real throwaway etcd, a way to run the atrest binary, TLS material.
+pub mod cli;
+pub mod etcd;
+pub mod tls;
