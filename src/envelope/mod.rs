@@ -183,10 +183,10 @@ pub(crate) fn printable_name(bytes: &[u8]) -> Option<String> {
 /// Without a config: what the prefix says. `None` when there is no `k8s:enc:` prefix (identity,
 /// plaintext) and also for an unknown `k8s:enc:` provider or version (see [`is_enveloped`]).
 ///
-/// The key name is the text up to the first `:` after `k8s:enc:<provider>:v1:`. Key names of
-/// aescbc/aesgcm/secretbox (and KMS v1 provider names) may themselves contain `:`, so for
-/// `old:key:1` this says `old`: only [`open`] with the config knows the full name. A name that is
-/// not printable UTF-8 is reported as `None`. For KMS v2 the `keyID` is parsed from the
+/// The key name is the text up to the last `:` of the printable run after
+/// `k8s:enc:<provider>:v1:`: names may themselves contain `:` (`old:key:1`), while ciphertext is
+/// binary. Only [`open`] with the config knows the name for certain. A name that is not printable
+/// UTF-8 is reported as `None`. For KMS v2 the `keyID` is parsed from the
 /// EncryptedObject (best effort).
 pub fn identify(value: &[u8]) -> Option<Encryption> {
     let (provider, kms_api_version, rest) = [
