@@ -4,6 +4,7 @@
 //! with decrypting and decoding the current one, and memory stays flat in the number of keys.
 
 pub mod live;
+pub mod snapshot;
 
 use std::time::Duration;
 
@@ -115,6 +116,9 @@ pub enum SourceError {
         #[source]
         source: std::io::Error,
     },
+    /// The snapshot file cannot be read as an etcd backend.
+    #[error(transparent)]
+    Snapshot(#[from] snapshot::SnapshotError),
     /// Options that do not fit together.
     #[error("{0}")]
     Options(String),

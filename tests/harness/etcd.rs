@@ -145,6 +145,33 @@ impl Etcd {
         })
     }
 
+    /// `etcdctl snapshot save PATH` (the file has bbolt's db plus a sha256 trailer).
+    pub fn snapshot_save(&self, path: &Path) {
+        let mut cmd = Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint));
+        if self.tls.is_some() {
+            cmd.args(self.tls_args());
+        }
+        let out = cmd.arg("snapshot").arg("save").arg(path).output().expect("run etcdctl");
+        assert!(out.status.success(), "etcdctl snapshot save: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// `etcdctl defrag`.
+    pub fn defrag(&self) {
+        let out = Command::new("etcdctl")
+            .env("ETCDCTL_API", "3")
+            .arg(format!("--endpoints={}", self.endpoint))
+            .arg("defrag")
+            .output()
+            .expect("run etcdctl");
+        assert!(out.status.success(), "etcdctl defrag: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
+    /// The member's live bbolt file (`member/snap/db`, no sha256 trailer).
+    pub fn member_db(&self) -> PathBuf {
+        self._dir.path().join("data/member/snap/db")
+    }
+
     /// Adds user `root` with `password` and turns auth on.
     pub fn enable_auth(&self, password: &str) {
         self.with_client(async |c| {
