@@ -26,3 +26,18 @@ stop_etcd() {
   [ -n "${ETCD_DIR:-}" ] && rm -rf "$ETCD_DIR"
   ETCD_PID=""
 }
+
+# Benchmarks: `measure T M cmd…` runs cmd under /usr/bin/time and appends its seconds to the
+# array named T and its peak RSS (KiB) to the array named M; `median` reads numbers on stdin.
+measure() {
+  local -n _t=$1 _m=$2
+  shift 2
+  local code=0 secs rss
+  /usr/bin/time -f '%e %M' -o "$ETCD_DIR/time" "$@" || code=$?
+  [ "$code" -le 1 ] || { echo "$* exited $code" >&2; return 1; }
+  read -r secs rss < "$ETCD_DIR/time"
+  _t+=("$secs"); _m+=("$rss")
+}
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+max() { sort -n | tail -1; }
+ensure_time() { [ -x /usr/bin/time ] || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq time >/dev/null; }

@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod config;
 pub mod envelope;
+pub mod history;
 pub mod keyspace;
 pub mod pb;
 pub mod reader;

@@ -10,9 +10,10 @@ use rayon::prelude::*;
 use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
+use crate::history::History;
 use crate::report::{Header, ReportSink, Summary};
 use crate::source::live::LiveSource;
-use crate::source::{Page, SourceError};
+use crate::source::{Page, ScanStats, SourceError};
 use crate::verdict::{Judge, Record};
 
 /// Pages buffered between the fetcher and the decoders.
@@ -58,41 +59,70 @@ pub async fn detect_prefix(source: &mut LiveSource) -> Result<String, ScanError>
     }
 }
 
+/// Runs the pipeline: `produce` (on its own thread) fills the channel with pages in key order;
+/// this thread judges each page on the rayon pool and writes every record to `sink`.
+/// `header.revision` is taken from the first page (or from the stats when there are no keys).
+pub fn run(
+    judge: &Judge<'_>,
+    mut header: Header,
+    history: Option<History>,
+    sink: &mut dyn ReportSink,
+    produce: impl FnOnce(mpsc::Sender<Page>) -> Result<ScanStats, ScanError> + Send,
+) -> Result<Summary, ScanError> {
+    let (tx, mut rx) = mpsc::channel::<Page>(PAGES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || produce(tx));
+        let mut summary = Summary::default();
+        let mut begun = false;
+        let consumed = (|| -> Result<(), ScanError> {
+            while let Some(page) = rx.blocking_recv() {
+                if !begun {
+                    header.revision = page.revision;
+                    sink.begin(&header).map_err(ScanError::Output)?;
+                    begun = true;
+                }
+                let records: Vec<Record> =
+                    page.kvs.into_par_iter().map(|kv| judge.judge(kv)).collect();
+                for rec in &records {
+                    summary.add(rec);
+                    sink.record(rec).map_err(ScanError::Output)?;
+                }
+            }
+            Ok(())
+        })();
+        // Closing the receiver stops a producer that is still sending.
+        drop(rx);
+        let produced = producer.join().map_err(|_| {
+            ScanError::Source(SourceError::Options("the source thread panicked".into()))
+        })?;
+        consumed?;
+        let stats = produced?;
+        if !begun {
+            header.revision = stats.revision;
+            sink.begin(&header).map_err(ScanError::Output)?;
+        }
+        debug_assert_eq!(summary.keys, stats.keys);
+        summary.restarts = stats.restarts;
+        summary.revision = header.revision;
+        summary.history = history.map(|mut h| {
+            h.finish(summary.keys);
+            h
+        });
+        sink.finish(&summary).map_err(ScanError::Output)?;
+        Ok(summary)
+    })
+}
+
 /// Scans a live etcd under `header.prefix` and reports every key to `sink`.
 pub fn scan_live(
     rt: &Runtime,
     mut source: LiveSource,
     rev: Option<i64>,
     judge: &Judge<'_>,
-    mut header: Header,
+    header: Header,
+    history: Option<History>,
     sink: &mut dyn ReportSink,
 ) -> Result<Summary, ScanError> {
-    let (tx, mut rx) = mpsc::channel::<Page>(PAGES_IN_FLIGHT);
     let prefix = header.prefix.clone().into_bytes();
-    let fetch = rt.spawn(async move { source.scan(&prefix, rev, tx).await });
-    let mut summary = Summary::default();
-    let mut begun = false;
-    while let Some(page) = rx.blocking_recv() {
-        if !begun {
-            header.revision = page.revision;
-            sink.begin(&header).map_err(ScanError::Output)?;
-            begun = true;
-        }
-        let records: Vec<Record> = page.kvs.into_par_iter().map(|kv| judge.judge(kv)).collect();
-        for rec in &records {
-            summary.add(rec);
-            sink.record(rec).map_err(ScanError::Output)?;
-        }
-    }
-    let stats = rt
-        .block_on(fetch)
-        .map_err(|e| ScanError::Source(SourceError::Options(format!("scan task failed: {e}"))))??;
-    if !begun {
-        header.revision = stats.revision;
-        sink.begin(&header).map_err(ScanError::Output)?;
-    }
-    debug_assert_eq!(summary.keys, stats.keys);
-    summary.restarts = stats.restarts;
-    sink.finish(&summary).map_err(ScanError::Output)?;
-    Ok(summary)
+    run(judge, header, history, sink, move |tx| Ok(rt.block_on(source.scan(&prefix, rev, tx))?))
 }

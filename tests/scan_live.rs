@@ -258,3 +258,38 @@ fn compaction_mid_scan_restarts_then_gives_up() {
         other => panic!("expected Compacted, got {other:?}"),
     }
 }
+
+#[test]
+fn live_history_finds_superseded_plaintext_until_compaction() {
+    let etcd = Etcd::start();
+    seed(&etcd, "/registry/", 3);
+    let secret = payload("core.v1.Secret.pb");
+    // Written before encryption was configured, then rewritten encrypted (as the API server
+    // does on a no-op update after the config change).
+    etcd.put("/registry/secrets/prod/db", &secret);
+    etcd.put("/registry/secrets/prod/db", seal_aescbc(KEY1, "k1", &secret, [9; 16]));
+    etcd.put("/registry/secrets/prod/gone", &secret);
+    etcd.with_client(async |c| {
+        c.delete("/registry/secrets/prod/gone", None).await.unwrap();
+    });
+    let cfg = format!("--encryption-config={}", write_config(etcd.dir()).display());
+    let run = scan(&etcd, &["-o=json".into(), cfg.clone(), "--history".into()]);
+    assert!(run.code <= 1, "{}", run.stderr);
+    let doc = run.json();
+    let h = &doc["summary"]["history"];
+    assert_eq!(h["supersededRevisions"], 2, "{h}");
+    assert_eq!(h["exposedRevisions"], 2, "{h}");
+    let row = &h["byResource"][0];
+    assert_eq!(row["resource"], "secrets");
+    assert_eq!(row["provider"], "identity");
+    assert!(row["exposure"].as_str().unwrap().contains("plaintext"), "{row}");
+    assert!(h["remediation"][0].as_str().unwrap().starts_with("etcdctl compact"), "{h}");
+    let table = scan(&etcd, &["-o=table".into(), cfg.clone(), "--history".into()]);
+    assert!(table.stdout.contains("HISTORY: "), "{}", table.stdout);
+
+    let rev = etcd.put("/other/bump", "x");
+    etcd.compact(rev);
+    let after = scan(&etcd, &["-o=json".into(), cfg, "--history".into()]).json();
+    assert_eq!(after["summary"]["history"]["supersededRevisions"], 0);
+    assert_eq!(after["summary"]["history"]["remediation"], serde_json::json!([]));
+}

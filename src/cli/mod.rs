@@ -2,6 +2,7 @@
 //! source), turned into a scan plan and run. The only place (with main.rs) that uses anyhow.
 
 mod scan;
+mod snapshot;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -52,6 +53,10 @@ pub struct SourceArgs {
     /// Password for --user.
     #[arg(long, env = "ETCDCTL_PASSWORD", hide_env_values = true)]
     pub password: Option<String>,
+    /// Read this `etcdctl snapshot save` file (or a member's `member/snap/db`) instead of a live
+    /// etcd. Opened read-only.
+    #[arg(long, value_name = "FILE")]
+    pub snapshot: Option<PathBuf>,
     /// Timeout for connecting to etcd (e.g. 2s, 500ms).
     #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub dial_timeout: Duration,
@@ -92,6 +97,12 @@ pub struct ScanArgs {
     /// Table: show every finding, not just the first 50.
     #[arg(long)]
     pub all: bool,
+    /// Also examine every retained revision: how many superseded values (plaintext, or under a
+    /// retired key) etcd's history still holds, and what removes them. Snapshot: reads every
+    /// revision in the file. Live: replays all history since the last compaction through one
+    /// watch (as much data as the history itself), and pins the scan to the revision it read.
+    #[arg(long)]
+    pub history: bool,
 }
 
 /// `-o`.

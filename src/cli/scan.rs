@@ -1,4 +1,4 @@
-//! `atrest scan`: low args → plan (config opened, source connected, prefix chosen) → scan →
+//! `atrest scan`: low args → plan (config opened, source opened, prefix chosen) → scan →
 //! exit code.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
@@ -8,10 +8,11 @@ use anyhow::Context;
 use super::{FailOn, OutputFormat, ScanArgs};
 use crate::exit::{Exit, Failure};
 use atrest::config::EncryptionConfig;
+use atrest::history::History;
 use atrest::keyspace::normalize_prefix;
 use atrest::report::json::{JsonSink, JsonlSink, YamlSink};
 use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
-use atrest::report::{Header, ReportSink};
+use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{ScanError, detect_prefix, scan_live};
 use atrest::source::live::{LiveOptions, LiveSource};
 use atrest::verdict::{Filter, Judge};
@@ -22,6 +23,68 @@ pub fn run_scan(args: ScanArgs) -> Result<Exit, Failure> {
         Some(path) => Some(EncryptionConfig::load(path).map_err(|e| Failure::usage(e.into()))?),
         None => None,
     };
+    let filter = Filter { resources: args.resources.clone(), namespace: args.namespace.clone() };
+    let config_info = config
+        .as_ref()
+        .zip(args.encryption_config.as_ref())
+        .map(|(c, p)| (p.display().to_string(), c.sha256_hex().to_owned()));
+    let stdout = io::stdout();
+    let format = args.output.unwrap_or(if stdout.is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Json
+    });
+    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut sink: Box<dyn ReportSink> = match format {
+        OutputFormat::Table => {
+            Box::new(TableSink::new(out, (!args.all).then_some(DEFAULT_FINDINGS)))
+        }
+        OutputFormat::Json => Box::new(JsonSink::new(out)),
+        OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
+        OutputFormat::Yaml => Box::new(YamlSink::new(out)),
+    };
+    let plan = Plan { args: &args, config: config.as_ref(), config_info, filter: &filter };
+    let result = match &args.source.snapshot {
+        Some(path) => super::snapshot::scan(&plan, path, sink.as_mut()),
+        None => scan_etcd(&plan, sink.as_mut()),
+    };
+    let summary = match result {
+        Ok(s) => s,
+        Err(Failure { error, .. })
+            if error.downcast_ref::<ScanError>().is_some_and(
+                |e| matches!(e, ScanError::Output(io) if io.kind() == io::ErrorKind::BrokenPipe),
+            ) =>
+        {
+            return Ok(Exit::Ok);
+        }
+        Err(f) => return Err(f),
+    };
+    drop(sink);
+    let _ = io::stderr().flush();
+    let failing = match args.fail_on {
+        FailOn::Stale => summary.stale + summary.unreadable,
+        FailOn::Unreadable => summary.unreadable,
+        FailOn::Never => 0,
+    };
+    Ok(if failing > 0 { Exit::Findings } else { Exit::Ok })
+}
+
+/// What every source needs to run a scan.
+pub(super) struct Plan<'a> {
+    pub args: &'a ScanArgs,
+    pub config: Option<&'a EncryptionConfig>,
+    pub config_info: Option<(String, String)>,
+    pub filter: &'a Filter,
+}
+
+impl Plan<'_> {
+    pub fn judge<'p>(&'p self, prefix: &'p str) -> Judge<'p> {
+        Judge { prefix: prefix.as_bytes(), config: self.config, filter: self.filter }
+    }
+}
+
+fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Failure> {
+    let args = plan.args;
     let user = match (&args.source.user, &args.source.password) {
         (Some(u), Some(p)) => Some((u.clone(), p.clone())),
         (Some(u), None) => match u.split_once(':') {
@@ -64,45 +127,33 @@ pub fn run_scan(args: ScanArgs) -> Result<Exit, Failure> {
         path: None,
         revision: 0,
         prefix: prefix.clone(),
-        encryption_config: config
-            .as_ref()
-            .zip(args.encryption_config.as_ref())
-            .map(|(c, p)| (p.display().to_string(), c.sha256_hex().to_owned())),
+        compacted_revision: None,
+        integrity: None,
+        encryption_config: plan.config_info.clone(),
     };
-    let filter = Filter { resources: args.resources.clone(), namespace: args.namespace.clone() };
-    let judge = Judge { prefix: prefix.as_bytes(), config: config.as_ref(), filter: &filter };
-
-    let stdout = io::stdout();
-    let format = args.output.unwrap_or(if stdout.is_terminal() {
-        OutputFormat::Table
-    } else {
-        OutputFormat::Json
-    });
-    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut sink: Box<dyn ReportSink> = match format {
-        OutputFormat::Table => {
-            Box::new(TableSink::new(out, (!args.all).then_some(DEFAULT_FINDINGS)))
-        }
-        OutputFormat::Json => Box::new(JsonSink::new(out)),
-        OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
-        OutputFormat::Yaml => Box::new(YamlSink::new(out)),
-    };
-    let summary = match scan_live(&rt, source, args.rev, &judge, header, sink.as_mut()) {
-        Ok(s) => s,
-        Err(ScanError::Output(e)) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(Exit::Ok),
-        Err(e) => return Err(scan_failure(e)),
-    };
-    drop(sink);
-    let _ = io::stderr().flush();
-    let failing = match args.fail_on {
-        FailOn::Stale => summary.stale + summary.unreadable,
-        FailOn::Unreadable => summary.unreadable,
-        FailOn::Never => 0,
-    };
-    Ok(if failing > 0 { Exit::Findings } else { Exit::Ok })
+    let judge = plan.judge(&prefix);
+    let mut rev = args.rev;
+    let mut history = None;
+    if args.history {
+        // History and scan must describe the same revision, so pin it now.
+        let until = match rev {
+            Some(r) => r,
+            None => {
+                rt.block_on(source.current_revision()).map_err(|e| Failure::source(e.into()))?
+            }
+        };
+        rev = Some(until);
+        let mut h = History::default();
+        rt.block_on(
+            source.history(prefix.as_bytes(), until, &mut |kv| h.add_superseded(&judge, &kv)),
+        )
+        .map_err(|e| Failure::source(e.into()))?;
+        history = Some(h);
+    }
+    scan_live(&rt, source, rev, &judge, header, history, sink).map_err(scan_failure)
 }
 
-fn scan_failure(e: ScanError) -> Failure {
+pub(super) fn scan_failure(e: ScanError) -> Failure {
     match e {
         ScanError::Prefix(_) => Failure::usage(e.into()),
         other => Failure::source(other.into()),

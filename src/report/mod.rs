@@ -8,6 +8,7 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::history::History;
 use crate::source::Restart;
 use crate::verdict::{Record, Status};
 
@@ -26,6 +27,10 @@ pub struct Header {
     pub prefix: String,
     /// (path, sha256 hex) of the EncryptionConfiguration.
     pub encryption_config: Option<(String, String)>,
+    /// Snapshot: compacted revision.
+    pub compacted_revision: Option<i64>,
+    /// Snapshot: trailer check.
+    pub integrity: Option<&'static str>,
 }
 
 impl Header {
@@ -37,6 +42,8 @@ impl Header {
             path: self.path.as_deref(),
             revision: self.revision,
             prefix: &self.prefix,
+            compacted_revision: self.compacted_revision,
+            integrity: self.integrity,
         }
     }
 
@@ -82,6 +89,10 @@ pub struct Summary {
     pub groups: BTreeMap<GroupKey, u64>,
     /// Compaction restarts.
     pub restarts: Vec<Restart>,
+    /// `--history` results.
+    pub history: Option<History>,
+    /// The revision scanned (for remediation advice).
+    pub revision: i64,
 }
 
 impl Summary {
@@ -129,12 +140,62 @@ impl Summary {
                     count,
                 })
                 .collect(),
+            history: self.history.as_ref().map(|h| wire_history(h, self.revision)),
             compaction_restarts: self
                 .restarts
                 .iter()
                 .map(|r| wire::Restart { from: r.from, to: r.to })
                 .collect(),
         }
+    }
+}
+
+/// What removes superseded revisions: compaction at the scanned revision drops every older
+/// value that a later write replaced; defrag then returns the freed pages.
+pub fn remediation(h: &History, revision: i64) -> Vec<String> {
+    if h.superseded_revisions == 0 && h.free_pages.is_none_or(|(_, hits)| hits == 0) {
+        return Vec::new();
+    }
+    let mut steps = Vec::new();
+    if h.superseded_revisions > 0 {
+        steps.push(format!(
+            "etcdctl compact {revision}: drops the {} superseded revisions (kube-apiserver also compacts every 5 minutes)",
+            h.superseded_revisions
+        ));
+    }
+    steps.push(
+        "etcdctl defrag (on every member): frees the pages that still hold the old bytes"
+            .to_owned(),
+    );
+    steps.push(format!(
+        "backups taken before that compaction still carry them; this source holds history up to revision {revision}"
+    ));
+    steps
+}
+
+fn wire_history(h: &History, revision: i64) -> wire::History<'_> {
+    wire::History {
+        retained_revisions: h.retained_revisions,
+        superseded_revisions: h.superseded_revisions,
+        exposed_revisions: h.exposed_revisions,
+        by_resource: h
+            .groups
+            .iter()
+            .map(|(k, v)| wire::HistoryGroup {
+                group: &k.group,
+                resource: &k.resource,
+                provider: k.provider,
+                key_name: k.key_name.as_deref(),
+                revisions: v.revisions,
+                oldest_revision: v.oldest_revision,
+                newest_revision: v.newest_revision,
+                exposure: v.exposure.as_deref(),
+            })
+            .collect(),
+        free_pages: h
+            .free_pages
+            .map(|(scanned, hits)| wire::FreePages { scanned, with_object_bytes: hits }),
+        remediation: remediation(h, revision),
     }
 }
 

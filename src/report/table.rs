@@ -4,6 +4,7 @@
 use std::io::{self, Write};
 
 use super::{Header, ReportSink, Summary};
+use crate::history::History;
 use crate::verdict::{Record, Status};
 
 /// Findings shown without `--all`.
@@ -54,6 +55,51 @@ fn write_rows<W: Write>(
     Ok(())
 }
 
+fn write_history<W: Write>(out: &mut W, h: &History, revision: i64) -> io::Result<()> {
+    writeln!(
+        out,
+        "\nHISTORY: {} retained revisions, {} superseded, {} exposing plaintext or retired keys",
+        h.retained_revisions, h.superseded_revisions, h.exposed_revisions
+    )?;
+    if !h.groups.is_empty() {
+        let mut rows = vec![
+            ["RESOURCE", "PROVIDER:KEY", "REVISIONS", "OLDEST", "NEWEST", "EXPOSURE"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        for (k, v) in &h.groups {
+            rows.push(vec![
+                resource_name(&k.group, &k.resource),
+                provider_key(k.provider, k.key_name.as_deref()),
+                v.revisions.to_string(),
+                v.oldest_revision.to_string(),
+                v.newest_revision.to_string(),
+                v.exposure.clone().unwrap_or_else(|| "-".to_owned()),
+            ]);
+        }
+        write_rows(out, &rows, false)?;
+    }
+    if let Some((scanned, hits)) = h.free_pages {
+        writeln!(out, "free bbolt pages: {scanned}, of which {hits} still hold object bytes")?;
+    }
+    for step in super::remediation(h, revision) {
+        writeln!(out, "  to remove: {step}")?;
+    }
+    Ok(())
+}
+
+fn resource_name(group: &str, resource: &str) -> String {
+    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
+}
+
+fn provider_key(provider: Option<&str>, key_name: Option<&str>) -> String {
+    match (provider, key_name) {
+        (Some(p), Some(name)) => format!("{p}:{name}"),
+        (Some(p), None) => p.to_owned(),
+        (None, _) => "<unknown>".to_owned(),
+    }
+}
+
 impl<W: Write> ReportSink for TableSink<W> {
     fn begin(&mut self, header: &Header) -> io::Result<()> {
         self.header = header.clone();
@@ -86,6 +132,13 @@ impl<W: Write> ReportSink for TableSink<W> {
             None => "none (envelopes identified, not decrypted)".to_owned(),
         };
         writeln!(self.out, "Source:     {source} at revision {}, prefix {}", h.revision, h.prefix)?;
+        if let Some(integrity) = h.integrity {
+            let compacted = h.compacted_revision.map_or("none".to_owned(), |r| r.to_string());
+            writeln!(
+                self.out,
+                "Snapshot:   integrity {integrity}; compacted revision {compacted}"
+            )?;
+        }
         writeln!(self.out, "Encryption: {config}")?;
         for r in &s.restarts {
             writeln!(
@@ -101,19 +154,9 @@ impl<W: Write> ReportSink for TableSink<W> {
                 .to_vec(),
         ];
         for (k, count) in &s.groups {
-            let resource = if k.group.is_empty() {
-                k.resource.clone()
-            } else {
-                format!("{}.{}", k.resource, k.group)
-            };
-            let provider = match (k.provider, &k.key_name) {
-                (Some(p), Some(name)) => format!("{p}:{name}"),
-                (Some(p), None) => p.to_owned(),
-                (None, _) => "<unknown>".to_owned(),
-            };
             rows.push(vec![
-                resource,
-                provider,
+                resource_name(&k.group, &k.resource),
+                provider_key(k.provider, k.key_name.as_deref()),
                 k.api_version.clone().unwrap_or_else(|| "<unknown>".to_owned()),
                 k.status.as_str().to_owned(),
                 count.to_string(),
@@ -125,6 +168,9 @@ impl<W: Write> ReportSink for TableSink<W> {
             "\n{} keys: {} current, {} stale, {} unreadable, {} skipped",
             s.keys, s.current, s.stale, s.unreadable, s.skipped
         )?;
+        if let Some(hist) = &s.history {
+            write_history(&mut self.out, hist, s.revision)?;
+        }
         if self.total_findings > 0 {
             writeln!(
                 self.out,

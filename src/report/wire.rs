@@ -19,6 +19,12 @@ pub struct Source<'a> {
     pub revision: i64,
     /// The etcd prefix scanned, with its trailing '/'.
     pub prefix: &'a str,
+    /// Snapshot: the revision etcd had compacted to when it was saved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compacted_revision: Option<i64>,
+    /// Snapshot: "sha256 ok" | "sha256 mismatch" | "absent (member db)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrity: Option<&'a str>,
 }
 
 /// `encryptionConfig` of the document.
@@ -129,7 +135,61 @@ pub struct Summary<'a> {
     pub skipped: u64,
     /// Grouped counts.
     pub by_resource: Vec<Group<'a>>,
+    /// `--history`: what etcd's retained history still holds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub history: Option<History<'a>>,
     /// Restarts after the pinned revision was compacted (records after a restart were read at
     /// the newer revision).
     pub compaction_restarts: Vec<Restart>,
+}
+
+/// One `history.byResource` row.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HistoryGroup<'a> {
+    /// API group.
+    pub group: &'a str,
+    /// Resource.
+    pub resource: &'a str,
+    /// Provider named by the stored prefix; null for an unknown `k8s:enc:` provider.
+    pub provider: Option<&'a str>,
+    /// Key name.
+    pub key_name: Option<&'a str>,
+    /// Superseded revisions.
+    pub revisions: u64,
+    /// Oldest of them.
+    pub oldest_revision: i64,
+    /// Newest of them.
+    pub newest_revision: i64,
+    /// Why they matter under the current config; null when they do not.
+    pub exposure: Option<&'a str>,
+}
+
+/// Free bbolt pages (snapshot only).
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FreePages {
+    /// Pages not reachable from the tree.
+    pub scanned: u64,
+    /// Of those, pages still holding `k8s:enc:` or `k8s\0` bytes.
+    pub with_object_bytes: u64,
+}
+
+/// `summary.history`.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct History<'a> {
+    /// Revisions examined.
+    pub retained_revisions: u64,
+    /// Revisions superseded by a later write or a delete.
+    pub superseded_revisions: u64,
+    /// Superseded revisions that expose plaintext or retired keys.
+    pub exposed_revisions: u64,
+    /// Per resource × envelope.
+    pub by_resource: Vec<HistoryGroup<'a>>,
+    /// Snapshot only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_pages: Option<FreePages>,
+    /// What removes them.
+    pub remediation: Vec<String>,
 }

@@ -153,7 +153,11 @@ impl Etcd {
             cmd.args(self.tls_args());
         }
         let out = cmd.arg("snapshot").arg("save").arg(path).output().expect("run etcdctl");
-        assert!(out.status.success(), "etcdctl snapshot save: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "etcdctl snapshot save: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// `etcdctl defrag`.
@@ -168,6 +172,7 @@ impl Etcd {
     }
 
     /// The member's live bbolt file (`member/snap/db`, no sha256 trailer).
+    #[allow(dead_code)]
     pub fn member_db(&self) -> PathBuf {
         self._dir.path().join("data/member/snap/db")
     }

@@ -1,0 +1,351 @@
+//! bbolt on-disk layouts, parsed from untrusted bytes without panics: the page header, the meta
+//! page, branch and leaf elements, and the bucket header.
+//!
+//! Follows etcd-io/bbolt `internal/common/page.go` (page header, element structs, flags),
+//! `internal/common/meta.go` (meta fields, `Validate`, `Sum64` = FNV-1a-64 over the fields before
+//! the checksum), `internal/common/types.go` (`Magic`, `Version`, `PgidNoFreelist`) and `bucket.go`
+//! (`openBucket`: an inline bucket's page starts right after the 16-byte `InBucket` header), as of
+//! bbolt commit 078a4fa (page.go) / 62ff9d7 (meta.go). All integers are little-endian.
+
+use std::ops::ControlFlow;
+
+use super::SnapshotError;
+
+/// `Page{id u64, flags u16, count u16, overflow u32}`.
+pub const PAGE_HEADER_SIZE: usize = 16;
+/// `branchPageElement{pos u32, ksize u32, pgid u64}` and `leafPageElement{flags, pos, ksize, vsize
+/// u32}` are both 16 bytes.
+pub const ELEMENT_SIZE: usize = 16;
+/// `Meta` is 64 bytes; its checksum covers the first 56.
+pub const META_SIZE: usize = 64;
+const META_CHECKSUMMED: usize = 56;
+/// `InBucket{root pgid u64, sequence u64}`.
+pub const BUCKET_HEADER_SIZE: usize = 16;
+
+/// bbolt's magic number (`common.Magic`).
+pub const MAGIC: u32 = 0xED0C_DAED;
+/// The only data file format version (`common.Version`).
+pub const VERSION: u32 = 2;
+/// `meta.freelist` when the freelist is not persisted (etcd's NoFreelistSync).
+pub const PGID_NO_FREELIST: u64 = u64::MAX;
+
+/// Page flags: exactly one is set on a valid page (`IsValidPage`).
+pub const BRANCH_PAGE: u16 = 0x01;
+/// Leaf page flag.
+pub const LEAF_PAGE: u16 = 0x02;
+/// Meta page flag.
+pub const META_PAGE: u16 = 0x04;
+/// Freelist page flag.
+pub const FREELIST_PAGE: u16 = 0x10;
+/// Leaf element flag: the value is a nested bucket (`BucketLeafFlag`).
+pub const BUCKET_LEAF_FLAG: u32 = 0x01;
+
+/// Smallest and largest page size we accept (bbolt probes 1 KiB … 16 MiB for the second meta).
+pub const MIN_PAGE_SIZE: u32 = 1024;
+/// See [`MIN_PAGE_SIZE`].
+pub const MAX_PAGE_SIZE: u32 = 1 << 24;
+
+fn u16_at(b: &[u8], off: usize) -> Option<u16> {
+    let end = off.checked_add(2)?;
+    Some(u16::from_le_bytes(b.get(off..end)?.try_into().ok()?))
+}
+
+fn u32_at(b: &[u8], off: usize) -> Option<u32> {
+    let end = off.checked_add(4)?;
+    Some(u32::from_le_bytes(b.get(off..end)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], off: usize) -> Option<u64> {
+    let end = off.checked_add(8)?;
+    Some(u64::from_le_bytes(b.get(off..end)?.try_into().ok()?))
+}
+
+/// FNV-1a 64-bit, as Go's `hash/fnv.New64a`.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    bytes.iter().fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
+}
+
+/// The 16-byte header that starts every page (and every inline bucket's page).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PageHeader {
+    /// The page's own id (0 in inline pages).
+    pub id: u64,
+    /// One of the `*_PAGE` flags.
+    pub flags: u16,
+    /// Number of elements.
+    pub count: u16,
+    /// Extra pages this node spans beyond the first.
+    pub overflow: u32,
+}
+
+impl PageHeader {
+    /// Reads the header at the start of `b`; `None` if `b` is shorter than 16 bytes.
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        Some(Self { id: u64_at(b, 0)?, flags: u16_at(b, 8)?, count: u16_at(b, 10)?, overflow: u32_at(b, 12)? })
+    }
+}
+
+/// Why a meta page is not usable (bbolt `Meta.Validate`, in its order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MetaCheck {
+    /// Magic, version and checksum all match.
+    Valid,
+    /// Not bbolt's magic number.
+    BadMagic,
+    /// bbolt, but not format version 2.
+    BadVersion,
+    /// The FNV-1a checksum does not match: a torn or damaged meta write.
+    BadChecksum,
+}
+
+/// A meta page's fields (`common.Meta`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// Must be [`MAGIC`].
+    pub magic: u32,
+    /// Must be [`VERSION`].
+    pub version: u32,
+    /// The database's page size.
+    pub page_size: u32,
+    /// Unused by bbolt.
+    pub flags: u32,
+    /// Root bucket's root page.
+    pub root: u64,
+    /// Root bucket's sequence.
+    pub sequence: u64,
+    /// Freelist page, or [`PGID_NO_FREELIST`].
+    pub freelist: u64,
+    /// High-water mark: the number of pages in use, metas included.
+    pub pgid: u64,
+    /// Transaction id of the commit that wrote this meta.
+    pub txid: u64,
+    /// Stored checksum.
+    pub checksum: u64,
+    /// Checksum computed over the first 56 bytes.
+    pub computed: u64,
+}
+
+impl Meta {
+    /// Reads a meta from `b`, which starts at the meta (page offset 16); `None` if too short.
+    pub fn parse(b: &[u8]) -> Option<Self> {
+        let summed = b.get(..META_CHECKSUMMED)?;
+        Some(Self {
+            magic: u32_at(b, 0)?,
+            version: u32_at(b, 4)?,
+            page_size: u32_at(b, 8)?,
+            flags: u32_at(b, 12)?,
+            root: u64_at(b, 16)?,
+            sequence: u64_at(b, 24)?,
+            freelist: u64_at(b, 32)?,
+            pgid: u64_at(b, 40)?,
+            txid: u64_at(b, 48)?,
+            checksum: u64_at(b, 56)?,
+            computed: fnv1a64(summed),
+        })
+    }
+
+    /// bbolt's `Validate`: magic, then version, then checksum.
+    pub fn check(&self) -> MetaCheck {
+        if self.magic != MAGIC {
+            MetaCheck::BadMagic
+        } else if self.version != VERSION {
+            MetaCheck::BadVersion
+        } else if self.checksum != self.computed {
+            MetaCheck::BadChecksum
+        } else {
+            MetaCheck::Valid
+        }
+    }
+}
+
+/// The kind of a tree node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// Keys and child page ids.
+    Branch,
+    /// Keys and values (or nested buckets).
+    Leaf,
+}
+
+/// A branch element: the first key of the child and the child's page id.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BranchElem<'a> {
+    /// The child's first key.
+    pub key: &'a [u8],
+    /// The child page.
+    pub pgid: u64,
+}
+
+/// A leaf element.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LeafElem<'a> {
+    /// [`BUCKET_LEAF_FLAG`] for a nested bucket.
+    pub flags: u32,
+    /// The key.
+    pub key: &'a [u8],
+    /// The value (an `InBucket` header plus maybe an inline page for a nested bucket).
+    pub value: &'a [u8],
+}
+
+impl LeafElem<'_> {
+    /// Whether the value is a nested bucket.
+    pub fn is_bucket(&self) -> bool {
+        self.flags & BUCKET_LEAF_FLAG != 0
+    }
+}
+
+/// A branch or leaf node over its bytes (the page plus its overflow pages, or an inline page).
+/// The header and the element array are checked on [`Node::parse`]; each element's key and value
+/// bounds are checked when it is read.
+#[derive(Clone, Copy, Debug)]
+pub struct Node<'a> {
+    /// The page this node is on, for error messages (for an inline page: the page holding it).
+    pub page: u64,
+    /// The header.
+    pub header: PageHeader,
+    /// Branch or leaf.
+    pub kind: Kind,
+    bytes: &'a [u8],
+}
+
+impl<'a> Node<'a> {
+    /// Checks the header flags and that `count` elements fit in `bytes`.
+    pub fn parse(bytes: &'a [u8], page: u64) -> Result<Self, SnapshotError> {
+        let corrupt = |what| SnapshotError::Corrupt { page, what };
+        let header = PageHeader::parse(bytes).ok_or(corrupt("the page header is cut short"))?;
+        let kind = match header.flags {
+            BRANCH_PAGE => Kind::Branch,
+            LEAF_PAGE => Kind::Leaf,
+            _ => return Err(corrupt("a tree pointer leads to a page that is neither a branch nor a leaf")),
+        };
+        let elems_end = usize::from(header.count)
+            .checked_mul(ELEMENT_SIZE)
+            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
+        if elems_end.is_none_or(|end| end > bytes.len()) {
+            return Err(corrupt("the element headers run past the end of the page"));
+        }
+        if kind == Kind::Branch && header.count == 0 {
+            return Err(corrupt("a branch page has no elements"));
+        }
+        Ok(Self { page, header, kind, bytes })
+    }
+
+    /// Number of elements.
+    pub fn count(&self) -> u16 {
+        self.header.count
+    }
+
+    fn elem_offset(&self, i: u16) -> Result<usize, SnapshotError> {
+        if i >= self.header.count {
+            return Err(self.corrupt("element index out of range"));
+        }
+        usize::from(i)
+            .checked_mul(ELEMENT_SIZE)
+            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE))
+            .ok_or(self.corrupt("element index out of range"))
+    }
+
+    fn corrupt(&self, what: &'static str) -> SnapshotError {
+        SnapshotError::Corrupt { page: self.page, what }
+    }
+
+    /// `bytes[elem + pos .. elem + pos + len]`, checked.
+    fn span(&self, elem: usize, pos: u32, skip: u32, len: u32, what: &'static str) -> Result<&'a [u8], SnapshotError> {
+        let start = usize::try_from(u64::from(pos).checked_add(u64::from(skip)).ok_or(self.corrupt(what))?)
+            .ok()
+            .and_then(|p| elem.checked_add(p))
+            .ok_or(self.corrupt(what))?;
+        let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l)).ok_or(self.corrupt(what))?;
+        self.bytes.get(start..end).ok_or(self.corrupt(what))
+    }
+
+    /// The `i`th branch element.
+    pub fn branch(&self, i: u16) -> Result<BranchElem<'a>, SnapshotError> {
+        if self.kind != Kind::Branch {
+            return Err(self.corrupt("expected a branch page"));
+        }
+        let off = self.elem_offset(i)?;
+        let bad = || self.corrupt("element index out of range");
+        let pos = u32_at(self.bytes, off).ok_or_else(bad)?;
+        let ksize = u32_at(self.bytes, off.checked_add(4).ok_or_else(bad)?).ok_or_else(bad)?;
+        let pgid = u64_at(self.bytes, off.checked_add(8).ok_or_else(bad)?).ok_or_else(bad)?;
+        let key = self.span(off, pos, 0, ksize, "a branch element's key runs past the end of the page")?;
+        Ok(BranchElem { key, pgid })
+    }
+
+    /// The `i`th leaf element.
+    pub fn leaf(&self, i: u16) -> Result<LeafElem<'a>, SnapshotError> {
+        if self.kind != Kind::Leaf {
+            return Err(self.corrupt("expected a leaf page"));
+        }
+        let off = self.elem_offset(i)?;
+        let bad = || self.corrupt("element index out of range");
+        let field = |n: usize| off.checked_add(n).and_then(|o| u32_at(self.bytes, o)).ok_or_else(bad);
+        let (flags, pos, ksize, vsize) = (field(0)?, field(4)?, field(8)?, field(12)?);
+        let key = self.span(off, pos, 0, ksize, "a leaf element's key runs past the end of the page")?;
+        let value =
+            self.span(off, pos, ksize, vsize, "a leaf element's value runs past the end of the page")?;
+        Ok(LeafElem { flags, key, value })
+    }
+
+    /// Visits every element, checking each: leaves call `leaf`, branches call `branch`.
+    pub fn for_each(
+        &self,
+        mut leaf: impl FnMut(u16, LeafElem<'a>) -> Result<ControlFlow<()>, SnapshotError>,
+        mut branch: impl FnMut(u16, BranchElem<'a>) -> Result<ControlFlow<()>, SnapshotError>,
+    ) -> Result<ControlFlow<()>, SnapshotError> {
+        for i in 0..self.header.count {
+            let flow = match self.kind {
+                Kind::Leaf => leaf(i, self.leaf(i)?)?,
+                Kind::Branch => branch(i, self.branch(i)?)?,
+            };
+            if flow.is_break() {
+                return Ok(flow);
+            }
+        }
+        Ok(ControlFlow::Continue(()))
+    }
+}
+
+/// A nested bucket's header: its root page, or 0 for an inline bucket whose page follows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InBucket<'a> {
+    /// Root page id; 0 means inline.
+    pub root: u64,
+    /// The inline page (header + elements), when `root == 0`.
+    pub inline: &'a [u8],
+}
+
+impl<'a> InBucket<'a> {
+    /// Reads a bucket header from a leaf value with the bucket flag.
+    pub fn parse(value: &'a [u8], page: u64) -> Result<Self, SnapshotError> {
+        let root = u64_at(value, 0).ok_or(SnapshotError::Corrupt {
+            page,
+            what: "a bucket header is shorter than 16 bytes",
+        })?;
+        let inline = if root == 0 { value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]) } else { &[] };
+        Ok(Self { root, inline })
+    }
+}
+
+/// Parses one node from untrusted bytes: the page header, its overflow span (`(overflow + 1) *
+/// page_size` bytes must be present; extra bytes are ignored) and every element's bounds. For
+/// fuzzing and tests; the reader uses [`Node::parse`] on bytes it has already sized.
+pub fn parse_page(bytes: &[u8], page_size: u32) -> Result<Node<'_>, SnapshotError> {
+    let header = PageHeader::parse(bytes)
+        .ok_or(SnapshotError::Corrupt { page: 0, what: "the page header is cut short" })?;
+    let page = header.id;
+    let need = u64::from(header.overflow)
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(u64::from(page_size)))
+        .and_then(|n| usize::try_from(n).ok())
+        .ok_or(SnapshotError::Corrupt { page, what: "the overflow count is out of range" })?;
+    let node_bytes = bytes
+        .get(..need)
+        .ok_or(SnapshotError::Corrupt { page, what: "the node is shorter than its overflow count says" })?;
+    let node = Node::parse(node_bytes, page)?;
+    node.for_each(|_, _| Ok(ControlFlow::Continue(())), |_, _| Ok(ControlFlow::Continue(())))?;
+    Ok(node)
+}

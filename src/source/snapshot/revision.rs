@@ -1,0 +1,176 @@
+//! The etcd layer inside bbolt: revision keys of the `key` bucket, `mvccpb.KeyValue` values, and
+//! the `meta` bucket's values.
+//!
+//! Follows etcd-io/etcd `server/storage/mvcc/revision.go` (revBytesLen = 8 + 1 + 8: main u64 BE,
+//! `'_'`, sub u64 BE; markedRevBytesLen = 18 with a trailing `'t'` = tombstone; `isTombstone`),
+//! `api/mvccpb/kv.proto` (KeyValue: 1 key bytes, 2 create_revision int64, 3 mod_revision int64,
+//! 4 version int64, 5 value bytes, 6 lease int64), `server/storage/schema/bucket.go` (bucket and
+//! meta key names), `server/storage/mvcc/store.go` (`UnsafeSetFinishedCompact`: the compaction
+//! marks are 17-byte revisions with sub 0, read back with `BytesToRev(..).Main`) and
+//! `server/storage/schema/cindex.go` (`consistent_index`: u64 big-endian), as of etcd main
+//! 16e19a9 (revision.go) / 282e4e6 (cindex.go).
+
+use crate::source::RawKv;
+
+/// Bucket holding every retained revision.
+pub const KEY_BUCKET: &[u8] = b"key";
+/// Bucket holding the consistent index and the compaction marks.
+pub const META_BUCKET: &[u8] = b"meta";
+/// `meta` key: the last finished compaction (a 17-byte revision).
+pub const FINISHED_COMPACT: &[u8] = b"finishedCompactRev";
+/// `meta` key: the last scheduled compaction (a 17-byte revision).
+pub const SCHEDULED_COMPACT: &[u8] = b"scheduledCompactRev";
+/// `meta` key: the raft index applied to this backend (u64 BE).
+pub const CONSISTENT_INDEX: &[u8] = b"consistent_index";
+
+const REV_BYTES_LEN: usize = 17;
+const MARKED_REV_BYTES_LEN: usize = 18;
+const MARK_TOMBSTONE: u8 = b't';
+
+/// A parsed revision key of the `key` bucket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevKey {
+    /// Main revision (the etcd transaction's revision).
+    pub main: i64,
+    /// Sub revision (the change's index inside the transaction).
+    pub sub: i64,
+    /// This revision deletes the key.
+    pub tombstone: bool,
+}
+
+/// Parses `main u64 BE ‖ '_' ‖ sub u64 BE [‖ mark]`. etcd only ever writes the mark `'t'`; an
+/// 18-byte key with another mark is a plain revision, exactly as etcd's `isTombstone` reads it.
+pub fn parse_revision_key(b: &[u8]) -> Option<RevKey> {
+    if b.len() != REV_BYTES_LEN && b.len() != MARKED_REV_BYTES_LEN {
+        return None;
+    }
+    let (main, rest) = b.split_first_chunk::<8>()?;
+    let (sep, rest) = rest.split_first()?;
+    let (sub, mark) = rest.split_first_chunk::<8>()?;
+    if *sep != b'_' {
+        return None;
+    }
+    Some(RevKey {
+        main: u64::from_be_bytes(*main) as i64,
+        sub: u64::from_be_bytes(*sub) as i64,
+        tombstone: mark.first() == Some(&MARK_TOMBSTONE),
+    })
+}
+
+/// The main revision of a compaction mark in the `meta` bucket (17-byte revision).
+pub fn parse_compact_mark(b: &[u8]) -> Option<i64> {
+    if b.len() != REV_BYTES_LEN {
+        return None;
+    }
+    parse_revision_key(b).map(|r| r.main)
+}
+
+/// `consistent_index`: u64 big-endian.
+pub fn parse_consistent_index(b: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// A checked protobuf reader: just enough for `mvccpb.KeyValue`.
+struct Fields<'a> {
+    rest: &'a [u8],
+}
+
+enum Field<'a> {
+    Varint(u32, u64),
+    Bytes(u32, &'a [u8]),
+    /// fixed64 / fixed32 of an unknown field, skipped.
+    Fixed(u32),
+}
+
+impl<'a> Fields<'a> {
+    fn varint(&mut self) -> Result<u64, &'static str> {
+        let mut value: u64 = 0;
+        for i in 0..10u32 {
+            let (&b, rest) = self.rest.split_first().ok_or("a varint is cut short")?;
+            self.rest = rest;
+            let bits = u64::from(b & 0x7f);
+            if i == 9 && b > 1 {
+                return Err("a varint overflows 64 bits");
+            }
+            let shift = i.checked_mul(7).ok_or("a varint overflows 64 bits")?;
+            value |= bits.checked_shl(shift).ok_or("a varint overflows 64 bits")?;
+            if b & 0x80 == 0 {
+                return Ok(value);
+            }
+        }
+        Err("a varint is longer than 10 bytes")
+    }
+
+    fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
+        let (head, rest) = self.rest.split_at_checked(n).ok_or("a field runs past the end of the record")?;
+        self.rest = rest;
+        Ok(head)
+    }
+
+    fn next(&mut self) -> Option<Result<Field<'a>, &'static str>> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        Some(self.field())
+    }
+
+    fn field(&mut self) -> Result<Field<'a>, &'static str> {
+        let tag = self.varint()?;
+        let number = u32::try_from(tag >> 3).map_err(|_| "a field number is out of range")?;
+        if number == 0 {
+            return Err("a field number is 0");
+        }
+        match tag & 7 {
+            0 => Ok(Field::Varint(number, self.varint()?)),
+            1 => self.take(8).map(|_| Field::Fixed(number)),
+            2 => {
+                let len = usize::try_from(self.varint()?).map_err(|_| "a length is out of range")?;
+                Ok(Field::Bytes(number, self.take(len)?))
+            }
+            5 => self.take(4).map(|_| Field::Fixed(number)),
+            _ => Err("a field has an unsupported wire type"),
+        }
+    }
+}
+
+const WRONG_TYPE: &str = "a KeyValue field has the wrong wire type";
+
+/// Decodes only field 1 (the user key) of an `mvccpb.KeyValue`, checking the record's framing.
+/// Last occurrence wins, as in protobuf.
+pub fn decode_user_key(b: &[u8]) -> Result<&[u8], &'static str> {
+    let mut fields = Fields { rest: b };
+    let mut key: &[u8] = &[];
+    while let Some(field) = fields.next() {
+        match field? {
+            Field::Bytes(1, k) => key = k,
+            Field::Varint(1, _) | Field::Fixed(1) => return Err(WRONG_TYPE),
+            _ => {}
+        }
+    }
+    Ok(key)
+}
+
+/// Decodes a whole `mvccpb.KeyValue`; unknown fields are skipped, as protobuf does.
+pub fn decode_key_value(b: &[u8]) -> Result<RawKv, &'static str> {
+    let mut fields = Fields { rest: b };
+    let mut kv = RawKv::default();
+    let mut key: &[u8] = &[];
+    let mut value: &[u8] = &[];
+    while let Some(field) = fields.next() {
+        match field? {
+            Field::Bytes(1, k) => key = k,
+            Field::Bytes(5, v) => value = v,
+            Field::Varint(2, v) => kv.create_revision = v as i64,
+            Field::Varint(3, v) => kv.mod_revision = v as i64,
+            Field::Varint(4, v) => kv.version = v as i64,
+            Field::Varint(6, v) => kv.lease = v as i64,
+            Field::Bytes(1..=6, _) | Field::Varint(1..=6, _) | Field::Fixed(1..=6) => {
+                return Err(WRONG_TYPE);
+            }
+            _ => {}
+        }
+    }
+    kv.key = key.to_vec();
+    kv.value = value.to_vec();
+    Ok(kv)
+}
