@@ -46,7 +46,12 @@ pub async fn detect_prefix(source: &mut LiveSource) -> Result<String, ScanError>
             found.push((p, n));
         }
     }
-    match found.as_slice() {
+    choose_prefix(&found.iter().map(|(p, n)| (*p, *n as u64)).collect::<Vec<_>>())
+}
+
+/// The one known prefix that holds keys, or an error asking for `--prefix`.
+pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
+    match found {
         [(p, _)] => Ok((*p).to_owned()),
         [] => Err(ScanError::Prefix(format!(
             "no keys under {}; pass --prefix (kube-apiserver's --etcd-prefix)",

@@ -143,3 +143,59 @@ fn bad_snapshot_files_exit_3() {
         assert!(run.stderr.to_lowercase().contains(words), "{}: {}", path.display(), run.stderr);
     }
 }
+
+#[test]
+fn snapshot_history_until_compact_and_defrag() {
+    let etcd = Etcd::start();
+    let secret = std::fs::read(golden_dir().join("payloads/core.v1.Secret.pb")).unwrap();
+    // Written before encryption was configured, then rewritten encrypted by the API server.
+    etcd.put("/registry/secrets/prod/db", &secret);
+    etcd.put("/registry/secrets/prod/db", seal_aescbc(&KEY1, "key1", &secret, [3; 16]));
+    let cfg_path = etcd.dir().join("enc.yaml");
+    std::fs::write(
+        &cfg_path,
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n\
+         - resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: key1\n        \
+         secret: BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n",
+    )
+    .unwrap();
+    let cfg = format!("--encryption-config={}", cfg_path.display());
+    let before = etcd.dir().join("before.db");
+    etcd.snapshot_save(&before);
+    let args = |p: &std::path::Path| {
+        vec![
+            "scan".to_owned(),
+            format!("--snapshot={}", p.display()),
+            "-o=json".into(),
+            cfg.clone(),
+            "--history".into(),
+        ]
+    };
+    let doc = scan(&args(&before));
+    let h = &doc["summary"]["history"];
+    assert_eq!(h["supersededRevisions"], 1, "{h}");
+    assert_eq!(h["exposedRevisions"], 1, "{h}");
+    let row = &h["byResource"][0];
+    assert_eq!(
+        (row["resource"].as_str(), row["provider"].as_str()),
+        (Some("secrets"), Some("identity"))
+    );
+    assert!(row["exposure"].as_str().unwrap().contains("plaintext"), "{row}");
+    assert!(h["freePages"]["scanned"].is_u64(), "{h}");
+    assert!(!h["remediation"].as_array().unwrap().is_empty());
+    assert_eq!(
+        doc["objects"][0]["status"], "current",
+        "the live value is fine: {}",
+        doc["objects"][0]
+    );
+
+    let rev = etcd.put("/other/bump", "x");
+    etcd.compact(rev);
+    etcd.defrag();
+    let after = etcd.dir().join("after.db");
+    etcd.snapshot_save(&after);
+    let h = &scan(&args(&after))["summary"]["history"];
+    assert_eq!(h["supersededRevisions"], 0, "{h}");
+    assert_eq!(h["freePages"]["withObjectBytes"], 0, "{h}");
+    assert_eq!(h["remediation"], serde_json::json!([]));
+}

@@ -5,5 +5,5 @@ mod harness;
 mod scan_errors;
 mod scan_golden;
 mod scan_live;
-// mod scan_snapshot; (enabled with the snapshot reader)
+mod scan_snapshot;
 mod snapshot_reader;

@@ -4,7 +4,8 @@
 //! Follows etcd-io/bbolt `db.go` (`page(id)`: page `id` is at `id * pageSize`; `freepages()`:
 //! free = pages in `[2, meta.pgid)` not reachable from the root), `cursor.go` / `bucket.go`
 //! (`forEachPage`: a node spans `overflow + 1` pages; inline buckets carry their page in the
-//! value) and `internal/common/page.go` (`FastCheck`: the header id must be the page read).
+//! value) and `internal/common/page.go` (`FastCheck`: the header id must be the page read), as of
+//! bbolt commits 01037c2 (db.go) and 01d412e (bucket.go).
 //! Guards the walk against cycles (a page may be reached once) and depth ([`MAX_DEPTH`]).
 
 use std::fs::File;
@@ -17,6 +18,10 @@ use super::page::{InBucket, Kind, LeafElem, Node, PAGE_HEADER_SIZE, PageHeader};
 
 /// Deepest tree (branch levels plus nested buckets) we follow; bbolt trees are ~log(n) deep.
 pub const MAX_DEPTH: usize = 64;
+/// Largest node (page plus overflow pages) we read into memory. A corrupt overflow count could
+/// otherwise make us allocate up to the file's size; etcd values are at most a few MiB
+/// (`--max-request-bytes`, 1.5 MiB by default).
+pub const MAX_NODE_BYTES: u64 = 256 << 20;
 
 /// Where a bucket's tree starts.
 #[derive(Clone, Debug)]
@@ -91,6 +96,15 @@ impl PageSet {
     }
 }
 
+/// Bytes of the node `header` starts: `(overflow + 1) * page_size`, if at most
+/// [`MAX_NODE_BYTES`].
+pub fn node_len(header: &PageHeader, page_size: u64) -> Option<u64> {
+    u64::from(header.overflow)
+        .checked_add(1)
+        .and_then(|n| n.checked_mul(page_size))
+        .filter(|n| *n <= MAX_NODE_BYTES)
+}
+
 /// The open file, its page size and the bounds every page read is checked against.
 pub struct Pager {
     /// Read-only handle; never locked.
@@ -99,27 +113,29 @@ pub struct Pager {
     pub path: PathBuf,
     /// The database's page size.
     pub page_size: u64,
-    /// Bytes of database (the file minus a sha256 trailer).
-    pub db_len: u64,
-    /// The chosen meta's high-water mark: valid page ids are below it.
+    /// The chosen meta's high-water mark: valid page ids are below it (`open` checked that
+    /// `pgid_end * page_size` bytes of database are present, trailer excluded).
     pub pgid_end: u64,
 }
 
 impl Pager {
     /// `pread` of exactly `buf.len()` bytes at `offset`.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), SnapshotError> {
-        self.file
-            .read_exact_at(buf, offset)
-            .map_err(|source| SnapshotError::Read { path: self.path.clone(), offset, source })
+        self.file.read_exact_at(buf, offset).map_err(|source| SnapshotError::Read {
+            path: self.path.clone(),
+            offset,
+            source,
+        })
     }
 
-    fn out_of_range(&self, from: u64, what: &'static str, target: u64) -> SnapshotError {
+    pub fn out_of_range(&self, from: u64, what: &'static str, target: u64) -> SnapshotError {
         SnapshotError::PageOutOfRange { page: from, what, target, count: self.pgid_end }
     }
 
     /// Reads the node at `pgid` (its page and overflow pages) into `buf`, after checking that it
-    /// lies inside the database and that its header names `pgid` and a branch or leaf type.
-    /// `from`/`what` name the pointer that led here, for errors.
+    /// lies inside the database, that its header names `pgid`, and that it is at most
+    /// [`MAX_NODE_BYTES`]. The page type is checked by [`Node::parse`]. `from`/`what` name the
+    /// pointer that led here, for errors.
     pub fn read_node(
         &self,
         pgid: u64,
@@ -128,20 +144,28 @@ impl Pager {
         buf: &mut Vec<u8>,
     ) -> Result<PageHeader, SnapshotError> {
         if pgid < 2 {
-            return Err(SnapshotError::Corrupt { page: from, what: "a tree pointer leads to a meta page" });
+            return Err(SnapshotError::Corrupt {
+                page: from,
+                what: "a tree pointer leads to a meta page",
+            });
         }
         if pgid >= self.pgid_end {
             return Err(self.out_of_range(from, what, pgid));
         }
-        let ps = usize::try_from(self.page_size).map_err(|_| self.out_of_range(from, what, pgid))?;
-        let offset = pgid.checked_mul(self.page_size).ok_or_else(|| self.out_of_range(from, what, pgid))?;
+        let ps =
+            usize::try_from(self.page_size).map_err(|_| self.out_of_range(from, what, pgid))?;
+        let offset =
+            pgid.checked_mul(self.page_size).ok_or_else(|| self.out_of_range(from, what, pgid))?;
         buf.clear();
         buf.resize(ps, 0);
         self.read_at(buf, offset)?;
         let header = PageHeader::parse(buf)
             .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page header is cut short" })?;
         if header.id != pgid {
-            return Err(SnapshotError::Corrupt { page: pgid, what: "the page header names another page" });
+            return Err(SnapshotError::Corrupt {
+                page: pgid,
+                what: "the page header names another page",
+            });
         }
         if header.overflow > 0 {
             let last = pgid.checked_add(u64::from(header.overflow));
@@ -151,14 +175,17 @@ impl Pager {
                     what: "the page's overflow runs past the end of the database",
                 });
             }
-            let total = u64::from(header.overflow)
-                .checked_add(1)
-                .and_then(|n| n.checked_mul(self.page_size))
+            let total = node_len(&header, self.page_size)
                 .and_then(|n| usize::try_from(n).ok())
-                .ok_or(SnapshotError::Corrupt { page: pgid, what: "the overflow count is out of range" })?;
+                .ok_or(SnapshotError::Corrupt {
+                    page: pgid,
+                    what: "the node is larger than 256 MiB (a damaged overflow count)",
+                })?;
             buf.resize(total, 0);
             let rest = buf.get_mut(ps..).unwrap_or_default();
-            let rest_offset = offset.checked_add(self.page_size).ok_or_else(|| self.out_of_range(from, what, pgid))?;
+            let rest_offset = offset
+                .checked_add(self.page_size)
+                .ok_or_else(|| self.out_of_range(from, what, pgid))?;
             self.read_at(rest, rest_offset)?;
         }
         Ok(header)
@@ -167,12 +194,12 @@ impl Pager {
     /// Reads just the page header at `pgid` (for the freelist page's overflow).
     pub fn read_header(&self, pgid: u64) -> Result<PageHeader, SnapshotError> {
         let mut b = [0u8; PAGE_HEADER_SIZE];
-        let offset = pgid.checked_mul(self.page_size).ok_or(SnapshotError::Corrupt {
-            page: pgid,
-            what: "the page id is out of range",
-        })?;
+        let offset = pgid
+            .checked_mul(self.page_size)
+            .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page id is out of range" })?;
         self.read_at(&mut b, offset)?;
-        PageHeader::parse(&b).ok_or(SnapshotError::Corrupt { page: pgid, what: "the page header is cut short" })
+        PageHeader::parse(&b)
+            .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page header is cut short" })
     }
 }
 
@@ -200,17 +227,28 @@ impl<'p> Walk<'p> {
 
     /// Visits every leaf element of the bucket in key order; `f` gets the element's location, the
     /// page it is on (for errors) and the element. Stops when `f` breaks.
-    pub fn leaves(&mut self, root: &BucketRoot, f: &mut LeafVisitor<'_>) -> Result<ControlFlow<()>, SnapshotError> {
-        match root {
-            BucketRoot::Page { pgid, from } => self.node(*pgid, *from, "a bucket header", 0, f),
+    pub fn leaves(
+        &mut self,
+        root: &BucketRoot,
+        f: &mut LeafVisitor<'_>,
+    ) -> Result<(), SnapshotError> {
+        let _stopped_early = match root {
+            BucketRoot::Page { pgid, from } => self.node(*pgid, *from, "a bucket header", 0, f)?,
             BucketRoot::Inline { from, bytes } => {
                 let node = Node::parse(bytes, *from)?;
                 if node.kind != Kind::Leaf {
-                    return Err(SnapshotError::Corrupt { page: *from, what: "an inline bucket is not a leaf" });
+                    return Err(SnapshotError::Corrupt {
+                        page: *from,
+                        what: "an inline bucket is not a leaf",
+                    });
                 }
-                node.for_each(|idx, e| f(Loc { pgid: 0, idx }, *from, e), |_, _| Ok(ControlFlow::Continue(())))
+                node.for_each(
+                    |idx, e| f(Loc { pgid: 0, idx }, *from, e),
+                    |_, _| Ok(ControlFlow::Continue(())),
+                )?
             }
-        }
+        };
+        Ok(())
     }
 
     fn node(
@@ -222,7 +260,10 @@ impl<'p> Walk<'p> {
         f: &mut LeafVisitor<'_>,
     ) -> Result<ControlFlow<()>, SnapshotError> {
         if depth >= MAX_DEPTH {
-            return Err(SnapshotError::Corrupt { page: from, what: "the tree is nested deeper than 64 levels" });
+            return Err(SnapshotError::Corrupt {
+                page: from,
+                what: "the tree is nested deeper than 64 levels",
+            });
         }
         while self.bufs.len() <= depth {
             self.bufs.push(Vec::new());
@@ -242,7 +283,10 @@ impl<'p> Walk<'p> {
         let node = Node::parse(&buf, pgid)?;
         let next = depth.saturating_add(1);
         let flow = match node.kind {
-            Kind::Leaf => node.for_each(|idx, e| f(Loc { pgid, idx }, pgid, e), |_, _| Ok(ControlFlow::Continue(())))?,
+            Kind::Leaf => node.for_each(
+                |idx, e| f(Loc { pgid, idx }, pgid, e),
+                |_, _| Ok(ControlFlow::Continue(())),
+            )?,
             Kind::Branch => node.for_each(
                 |_, _| Ok(ControlFlow::Continue(())),
                 |_, e| self.node(e.pgid, pgid, "a branch element", next, f),
@@ -303,74 +347,18 @@ impl<'p> Walk<'p> {
                 if depth == 0 {
                     return Ok(None);
                 }
-                return Err(SnapshotError::Corrupt { page: pgid, what: "a leaf page below a branch is empty" });
+                return Err(SnapshotError::Corrupt {
+                    page: pgid,
+                    what: "a leaf page below a branch is empty",
+                });
             };
             match node.kind {
                 Kind::Leaf => return f(pgid, node.leaf(i)?).map(Some),
-                Kind::Branch => (from, pgid, what) = (pgid, node.branch(i)?.pgid, "a branch element"),
+                Kind::Branch => {
+                    (from, pgid, what) = (pgid, node.branch(i)?.pgid, "a branch element")
+                }
             }
         }
         Err(SnapshotError::Corrupt { page: from, what: "the tree is nested deeper than 64 levels" })
-    }
-}
-
-/// Reads single leaf elements again by location, keeping the last few nodes (neighbours in
-/// user-key order often share a leaf).
-pub struct LeafCache<'p> {
-    pager: &'p Pager,
-    inline: Option<&'p [u8]>,
-    inline_from: u64,
-    slots: Vec<(u64, Vec<u8>)>,
-    next: usize,
-}
-
-const CACHE_NODES: usize = 16;
-
-impl<'p> LeafCache<'p> {
-    /// A cache over the bucket `root`.
-    pub fn new(pager: &'p Pager, root: &'p BucketRoot) -> Self {
-        let (inline, inline_from) = match root {
-            BucketRoot::Inline { from, bytes } => (Some(bytes.as_slice()), *from),
-            BucketRoot::Page { from, .. } => (None, *from),
-        };
-        Self { pager, inline, inline_from, slots: Vec::new(), next: 0 }
-    }
-
-    /// Calls `f` with the leaf element at `loc` and the page it is on.
-    pub fn with<T>(
-        &mut self,
-        loc: Loc,
-        f: impl FnOnce(u64, LeafElem<'_>) -> Result<T, SnapshotError>,
-    ) -> Result<T, SnapshotError> {
-        if loc.pgid == 0 {
-            let bytes = self.inline.unwrap_or_default();
-            let node = Node::parse(bytes, self.inline_from)?;
-            return f(self.inline_from, node.leaf(loc.idx)?);
-        }
-        let slot = match self.slots.iter().position(|(p, _)| *p == loc.pgid) {
-            Some(i) => i,
-            None => {
-                let mut buf = if self.slots.len() < CACHE_NODES {
-                    Vec::new()
-                } else {
-                    self.slots.get_mut(self.next).map(|(_, b)| std::mem::take(b)).unwrap_or_default()
-                };
-                self.pager.read_node(loc.pgid, loc.pgid, "a leaf location", &mut buf)?;
-                if self.slots.len() < CACHE_NODES {
-                    self.slots.push((loc.pgid, buf));
-                    self.slots.len().saturating_sub(1)
-                } else {
-                    let i = self.next;
-                    if let Some(s) = self.slots.get_mut(i) {
-                        *s = (loc.pgid, buf);
-                    }
-                    self.next = i.saturating_add(1) % CACHE_NODES;
-                    i
-                }
-            }
-        };
-        let bytes = self.slots.get(slot).map(|(_, b)| b.as_slice()).unwrap_or_default();
-        let node = Node::parse(bytes, loc.pgid)?;
-        f(loc.pgid, node.leaf(loc.idx)?)
     }
 }

@@ -83,7 +83,12 @@ pub struct PageHeader {
 impl PageHeader {
     /// Reads the header at the start of `b`; `None` if `b` is shorter than 16 bytes.
     pub fn parse(b: &[u8]) -> Option<Self> {
-        Some(Self { id: u64_at(b, 0)?, flags: u16_at(b, 8)?, count: u16_at(b, 10)?, overflow: u32_at(b, 12)? })
+        Some(Self {
+            id: u64_at(b, 0)?,
+            flags: u16_at(b, 8)?,
+            count: u16_at(b, 10)?,
+            overflow: u32_at(b, 12)?,
+        })
     }
 }
 
@@ -218,7 +223,11 @@ impl<'a> Node<'a> {
         let kind = match header.flags {
             BRANCH_PAGE => Kind::Branch,
             LEAF_PAGE => Kind::Leaf,
-            _ => return Err(corrupt("a tree pointer leads to a page that is neither a branch nor a leaf")),
+            _ => {
+                return Err(corrupt(
+                    "a tree pointer leads to a page that is neither a branch nor a leaf",
+                ));
+            }
         };
         let elems_end = usize::from(header.count)
             .checked_mul(ELEMENT_SIZE)
@@ -252,12 +261,23 @@ impl<'a> Node<'a> {
     }
 
     /// `bytes[elem + pos .. elem + pos + len]`, checked.
-    fn span(&self, elem: usize, pos: u32, skip: u32, len: u32, what: &'static str) -> Result<&'a [u8], SnapshotError> {
-        let start = usize::try_from(u64::from(pos).checked_add(u64::from(skip)).ok_or(self.corrupt(what))?)
+    fn span(
+        &self,
+        elem: usize,
+        pos: u32,
+        skip: u32,
+        len: u32,
+        what: &'static str,
+    ) -> Result<&'a [u8], SnapshotError> {
+        let start =
+            usize::try_from(u64::from(pos).checked_add(u64::from(skip)).ok_or(self.corrupt(what))?)
+                .ok()
+                .and_then(|p| elem.checked_add(p))
+                .ok_or(self.corrupt(what))?;
+        let end = usize::try_from(len)
             .ok()
-            .and_then(|p| elem.checked_add(p))
+            .and_then(|l| start.checked_add(l))
             .ok_or(self.corrupt(what))?;
-        let end = usize::try_from(len).ok().and_then(|l| start.checked_add(l)).ok_or(self.corrupt(what))?;
         self.bytes.get(start..end).ok_or(self.corrupt(what))
     }
 
@@ -271,7 +291,8 @@ impl<'a> Node<'a> {
         let pos = u32_at(self.bytes, off).ok_or_else(bad)?;
         let ksize = u32_at(self.bytes, off.checked_add(4).ok_or_else(bad)?).ok_or_else(bad)?;
         let pgid = u64_at(self.bytes, off.checked_add(8).ok_or_else(bad)?).ok_or_else(bad)?;
-        let key = self.span(off, pos, 0, ksize, "a branch element's key runs past the end of the page")?;
+        let key =
+            self.span(off, pos, 0, ksize, "a branch element's key runs past the end of the page")?;
         Ok(BranchElem { key, pgid })
     }
 
@@ -282,11 +303,18 @@ impl<'a> Node<'a> {
         }
         let off = self.elem_offset(i)?;
         let bad = || self.corrupt("element index out of range");
-        let field = |n: usize| off.checked_add(n).and_then(|o| u32_at(self.bytes, o)).ok_or_else(bad);
+        let field =
+            |n: usize| off.checked_add(n).and_then(|o| u32_at(self.bytes, o)).ok_or_else(bad);
         let (flags, pos, ksize, vsize) = (field(0)?, field(4)?, field(8)?, field(12)?);
-        let key = self.span(off, pos, 0, ksize, "a leaf element's key runs past the end of the page")?;
-        let value =
-            self.span(off, pos, ksize, vsize, "a leaf element's value runs past the end of the page")?;
+        let key =
+            self.span(off, pos, 0, ksize, "a leaf element's key runs past the end of the page")?;
+        let value = self.span(
+            off,
+            pos,
+            ksize,
+            vsize,
+            "a leaf element's value runs past the end of the page",
+        )?;
         Ok(LeafElem { flags, key, value })
     }
 
@@ -342,10 +370,12 @@ pub fn parse_page(bytes: &[u8], page_size: u32) -> Result<Node<'_>, SnapshotErro
         .and_then(|n| n.checked_mul(u64::from(page_size)))
         .and_then(|n| usize::try_from(n).ok())
         .ok_or(SnapshotError::Corrupt { page, what: "the overflow count is out of range" })?;
-    let node_bytes = bytes
-        .get(..need)
-        .ok_or(SnapshotError::Corrupt { page, what: "the node is shorter than its overflow count says" })?;
+    let node_bytes = bytes.get(..need).ok_or(SnapshotError::Corrupt {
+        page,
+        what: "the node is shorter than its overflow count says",
+    })?;
     let node = Node::parse(node_bytes, page)?;
-    node.for_each(|_, _| Ok(ControlFlow::Continue(())), |_, _| Ok(ControlFlow::Continue(())))?;
+    let _complete =
+        node.for_each(|_, _| Ok(ControlFlow::Continue(())), |_, _| Ok(ControlFlow::Continue(())))?;
     Ok(node)
 }

@@ -102,7 +102,8 @@ impl<'a> Fields<'a> {
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        let (head, rest) = self.rest.split_at_checked(n).ok_or("a field runs past the end of the record")?;
+        let (head, rest) =
+            self.rest.split_at_checked(n).ok_or("a field runs past the end of the record")?;
         self.rest = rest;
         Ok(head)
     }
@@ -124,7 +125,8 @@ impl<'a> Fields<'a> {
             0 => Ok(Field::Varint(number, self.varint()?)),
             1 => self.take(8).map(|_| Field::Fixed(number)),
             2 => {
-                let len = usize::try_from(self.varint()?).map_err(|_| "a length is out of range")?;
+                let len =
+                    usize::try_from(self.varint()?).map_err(|_| "a length is out of range")?;
                 Ok(Field::Bytes(number, self.take(len)?))
             }
             5 => self.take(4).map(|_| Field::Fixed(number)),
