@@ -66,10 +66,11 @@ pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
 
 /// Runs the pipeline: `produce` (on its own thread) fills the channel with pages in key order;
 /// this thread judges each page on the rayon pool and writes every record to `sink`.
-/// `header.revision` is taken from the first page (or from the stats when there are no keys).
+/// The header is made when the first page arrives (so work such as a checksum can finish
+/// meanwhile); its revision is the first page's (or the stats' when there are no keys).
 pub fn run(
     judge: &Judge<'_>,
-    mut header: Header,
+    header: impl FnOnce() -> Result<Header, ScanError>,
     history: Option<History>,
     sink: &mut dyn ReportSink,
     produce: impl FnOnce(mpsc::Sender<Page>) -> Result<ScanStats, ScanError> + Send,
@@ -78,13 +79,23 @@ pub fn run(
     std::thread::scope(|scope| {
         let producer = scope.spawn(move || produce(tx));
         let mut summary = Summary::default();
-        let mut begun = false;
+        let mut make_header = Some(header);
+        let mut begin = |sink: &mut dyn ReportSink, revision: i64| -> Result<i64, ScanError> {
+            match make_header.take() {
+                Some(make) => {
+                    let mut header = make()?;
+                    header.revision = revision;
+                    sink.begin(&header).map_err(ScanError::Output)?;
+                    Ok(revision)
+                }
+                None => Ok(revision),
+            }
+        };
+        let mut revision = None;
         let consumed = (|| -> Result<(), ScanError> {
             while let Some(page) = rx.blocking_recv() {
-                if !begun {
-                    header.revision = page.revision;
-                    sink.begin(&header).map_err(ScanError::Output)?;
-                    begun = true;
+                if revision.is_none() {
+                    revision = Some(begin(sink, page.revision)?);
                 }
                 let records: Vec<Record> =
                     page.kvs.into_par_iter().map(|kv| judge.judge(kv)).collect();
@@ -102,13 +113,13 @@ pub fn run(
         })?;
         consumed?;
         let stats = produced?;
-        if !begun {
-            header.revision = stats.revision;
-            sink.begin(&header).map_err(ScanError::Output)?;
-        }
+        let revision = match revision {
+            Some(r) => r,
+            None => begin(sink, stats.revision)?,
+        };
         debug_assert_eq!(summary.keys, stats.keys);
         summary.restarts = stats.restarts;
-        summary.revision = header.revision;
+        summary.revision = revision;
         summary.history = history.map(|mut h| {
             h.finish(summary.keys);
             h
@@ -129,5 +140,11 @@ pub fn scan_live(
     sink: &mut dyn ReportSink,
 ) -> Result<Summary, ScanError> {
     let prefix = header.prefix.clone().into_bytes();
-    run(judge, header, history, sink, move |tx| Ok(rt.block_on(source.scan(&prefix, rev, tx))?))
+    run(
+        judge,
+        move || Ok(header),
+        history,
+        sink,
+        move |tx| Ok(rt.block_on(source.scan(&prefix, rev, tx))?),
+    )
 }

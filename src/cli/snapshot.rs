@@ -24,30 +24,40 @@ pub(super) fn scan(
     sink: &mut dyn ReportSink,
 ) -> Result<Summary, Failure> {
     let args = plan.args;
-    let snap = Snapshot::open(path).map_err(failure)?;
+    let snap = Snapshot::open_unverified(path).map_err(failure)?;
     let info = snap.info().clone();
     let rev = snap.checked_revision(args.rev).map_err(failure)?;
     let prefix = match &args.prefix {
         Some(p) => normalize_prefix(p),
         None => detect_prefix(&snap, rev).map_err(scan_failure)?,
     };
-    let header = Header {
-        source_kind: "snapshot",
-        endpoints: Vec::new(),
-        path: Some(path.display().to_string()),
-        revision: rev,
-        prefix: prefix.clone(),
-        compacted_revision: info.compacted_revision,
-        integrity: Some(info.integrity.as_str()),
-        encryption_config: plan.config_info.clone(),
-    };
     let judge = plan.judge(&prefix);
     let history =
         if args.history { Some(history(&snap, &judge, rev).map_err(failure)?) } else { None };
-    run(&judge, header, history, sink, |tx| {
-        snap.scan(prefix.as_bytes(), Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
+    std::thread::scope(|scope| {
+        // The sha256 trailer check overlaps the first pass of the scan.
+        let integrity = scope.spawn(|| snap.verify_integrity());
+        let header = || {
+            let integrity = integrity
+                .join()
+                .map_err(|_| SourceError::Options("the checksum thread panicked".into()))?
+                .map_err(SourceError::from)?;
+            Ok(Header {
+                source_kind: "snapshot",
+                endpoints: Vec::new(),
+                path: Some(path.display().to_string()),
+                revision: rev,
+                prefix: prefix.clone(),
+                compacted_revision: info.compacted_revision,
+                integrity: Some(integrity.as_str()),
+                encryption_config: plan.config_info.clone(),
+            })
+        };
+        run(&judge, header, history, sink, |tx| {
+            snap.scan(prefix.as_bytes(), Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
+        })
+        .map_err(scan_failure)
     })
-    .map_err(scan_failure)
 }
 
 fn detect_prefix(snap: &Snapshot, rev: i64) -> Result<String, ScanError> {

@@ -160,6 +160,8 @@ pub enum Integrity {
     Mismatch,
     /// No trailer: a member's `snap/db` (or a trailer-stripped copy).
     Absent,
+    /// There is a trailer, not checked yet ([`Snapshot::open_unverified`]).
+    Unverified,
 }
 
 impl Integrity {
@@ -169,6 +171,7 @@ impl Integrity {
             Self::Ok => "sha256 ok",
             Self::Mismatch => "sha256 mismatch",
             Self::Absent => "absent (member db)",
+            Self::Unverified => "sha256 not verified",
         }
     }
 }
@@ -308,6 +311,26 @@ impl Snapshot {
     /// bbolt does, verifies the sha256 trailer when `len % page_size == 32`, and finds the `key`
     /// and `meta` buckets.
     pub fn open(path: &Path) -> Result<Self, SnapshotError> {
+        let mut snap = Self::open_unverified(path)?;
+        snap.info.integrity = snap.verify_integrity()?;
+        Ok(snap)
+    }
+
+    /// Checks the sha256 trailer (about 1.5 GB/s on one core), so that a caller can do it on
+    /// another thread while the scan runs. [`Integrity::Absent`] when there is none.
+    pub fn verify_integrity(&self) -> Result<Integrity, SnapshotError> {
+        match self.info.integrity {
+            Integrity::Unverified => {
+                let db_len = self.info.file_size.saturating_sub(TRAILER_LEN);
+                check_trailer(&self.pager.file, &self.pager.path, db_len)
+            }
+            known => Ok(known),
+        }
+    }
+
+    /// [`Snapshot::open`] without the sha256 check: a trailer is reported
+    /// [`Integrity::Unverified`] until [`Snapshot::verify_integrity`].
+    pub fn open_unverified(path: &Path) -> Result<Self, SnapshotError> {
         let open_err = |source| SnapshotError::Open { path: path.to_owned(), source };
         let md = std::fs::metadata(path).map_err(open_err)?;
         if md.is_dir() {
@@ -325,7 +348,7 @@ impl Snapshot {
         let ps = u64::from(page_size);
         let (integrity, db_len) = match len.checked_sub(TRAILER_LEN) {
             Some(db_len) if len.checked_rem(ps) == Some(TRAILER_LEN) => {
-                (check_trailer(&file, path, db_len)?, db_len)
+                (Integrity::Unverified, db_len)
             }
             _ => (Integrity::Absent, len),
         };
