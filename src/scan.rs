@@ -118,6 +118,7 @@ pub fn run(
             None => begin(sink, stats.revision)?,
         };
         debug_assert_eq!(summary.keys, stats.keys);
+        summary.flush_run();
         summary.restarts = stats.restarts;
         summary.revision = revision;
         summary.history = history.map(|mut h| {

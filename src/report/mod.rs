@@ -72,6 +72,18 @@ pub struct GroupKey {
     pub status: Status,
 }
 
+impl GroupKey {
+    fn matches(&self, rec: &Record) -> bool {
+        let enc = rec.encryption.as_ref();
+        self.status == rec.status
+            && self.provider == enc.map(|e| e.provider.as_str())
+            && self.key_name.as_deref() == enc.and_then(|e| e.key_name.as_deref())
+            && self.api_version == rec.facts.api_version
+            && self.resource == rec.info.resource
+            && self.group == rec.info.group
+    }
+}
+
 /// Totals and grouped counts. Invariant: `keys == current + stale + unreadable + skipped`.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
@@ -85,8 +97,11 @@ pub struct Summary {
     pub unreadable: u64,
     /// Skipped.
     pub skipped: u64,
-    /// Grouped counts (skipped keys are counted in the totals but not grouped).
+    /// Grouped counts (skipped keys are counted in the totals but not grouped). Complete after
+    /// [`Summary::flush_run`].
     pub groups: BTreeMap<GroupKey, u64>,
+    /// The group of the last records added, and how many.
+    run: Option<(GroupKey, u64)>,
     /// Compaction restarts.
     pub restarts: Vec<Restart>,
     /// `--history` results.
@@ -108,6 +123,15 @@ impl Summary {
                 return;
             }
         }
+        // Records arrive in key order, so neighbours mostly share a group: count runs and touch
+        // the map only when the group changes (this runs on the one thread that writes output).
+        if let Some((last, n)) = &mut self.run
+            && last.matches(rec)
+        {
+            *n += 1;
+            return;
+        }
+        self.flush_run();
         let key = GroupKey {
             group: rec.info.group.clone(),
             resource: rec.info.resource.clone(),
@@ -116,7 +140,14 @@ impl Summary {
             api_version: rec.facts.api_version.clone(),
             status: rec.status,
         };
-        *self.groups.entry(key).or_default() += 1;
+        self.run = Some((key, 1));
+    }
+
+    /// Moves the current run of equal groups into `groups`; called by `add` and before reading.
+    pub fn flush_run(&mut self) {
+        if let Some((key, n)) = self.run.take() {
+            *self.groups.entry(key).or_default() += n;
+        }
     }
 
     /// The contract's `summary` object.
