@@ -9,10 +9,12 @@
 
 pub mod codec;
 pub mod config;
+pub mod diff;
 pub mod envelope;
 pub mod history;
 pub mod keyspace;
 pub mod pb;
+pub mod policy;
 pub mod reader;
 pub mod report;
 pub mod scan;

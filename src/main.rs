@@ -9,8 +9,11 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    let ui = cli::Ui { quiet: cli.quiet, verbose: cli.verbose };
+    ui.init_logging();
     let result = match cli.command {
-        cli::Command::Scan(args) => cli::run_scan(args),
+        cli::Command::Scan(args) => cli::run_scan(*args, ui),
+        cli::Command::Diff(args) => cli::run_diff(args),
     };
     match result {
         Ok(exit) => exit.into(),

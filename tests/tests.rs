@@ -2,6 +2,11 @@
 
 mod harness;
 
+mod deploy;
+mod diff;
+mod html;
+
+mod reports;
 mod scan_errors;
 mod scan_golden;
 mod scan_live;

@@ -1,6 +1,8 @@
 //! Command line: clap structs spelled as in shared/docs/cli-contract.md (etcdctl's flags for the
 //! source), turned into a scan plan and run. The only place (with main.rs) that uses anyhow.
 
+mod diff;
+mod progress;
 mod scan;
 mod snapshot;
 
@@ -9,12 +11,20 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use diff::run_diff;
+pub use progress::Ui;
 pub use scan::run_scan;
 
 /// Audit Kubernetes data at rest in etcd: which key encrypts each object, and is it stale.
 #[derive(Debug, Parser)]
 #[command(name = "atrest", version, about, propagate_version = true)]
 pub struct Cli {
+    /// No progress bar and no warnings on stderr.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Log what atrest does to stderr (-v info, -vv debug); never keys or payloads.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     /// The command.
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +34,10 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Scan every key under the Kubernetes prefix and report provider, key, apiVersion and verdict.
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
+    /// Compare two scan reports (-o json or -o jsonl): what moved, appeared, disappeared or
+    /// regressed.
+    Diff(diff::DiffArgs),
 }
 
 /// Where the data comes from: a live etcd, with etcdctl's flags and environment.
@@ -103,6 +116,16 @@ pub struct ScanArgs {
     /// watch (as much data as the history itself), and pins the scan to the revision it read.
     #[arg(long)]
     pub history: bool,
+    /// Also write the scan as Prometheus text to this file, atomically (for node-exporter's
+    /// textfile collector); only when the scan finishes.
+    #[arg(long, value_name = "PATH")]
+    pub metrics_file: Option<PathBuf>,
+    /// Exit 1 if any object of these resources is stored in plaintext (e.g. secrets,configmaps).
+    #[arg(long, value_name = "RESOURCE,...", value_delimiter = ',')]
+    pub require_encrypted: Vec<String>,
+    /// Exit 1 if any object is still encrypted with this key (e.g. aescbc:key1); repeatable.
+    #[arg(long, value_name = "PROVIDER:KEYNAME")]
+    pub forbid_key: Vec<String>,
 }
 
 /// `-o`.
@@ -116,6 +139,10 @@ pub enum OutputFormat {
     Jsonl,
     /// The JSON document as YAML.
     Yaml,
+    /// Prometheus text exposition (node-exporter textfile collector).
+    Prometheus,
+    /// One self-contained HTML audit report.
+    Html,
 }
 
 /// `--fail-on`.

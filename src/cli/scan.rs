@@ -5,12 +5,19 @@ use std::io::{self, BufWriter, IsTerminal, Write};
 
 use anyhow::Context;
 
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::progress::{ProgressSink, Ui};
 use super::{FailOn, OutputFormat, ScanArgs};
 use crate::exit::{Exit, Failure};
+use atrest::codec::rfc3339_from_unix;
 use atrest::config::EncryptionConfig;
 use atrest::history::History;
 use atrest::keyspace::normalize_prefix;
+use atrest::policy::{Policy, PolicySink};
+use atrest::report::html::HtmlSink;
 use atrest::report::json::{JsonSink, JsonlSink, YamlSink};
+use atrest::report::prometheus::{MetricsFile, PrometheusSink, Tee};
 use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{ScanError, detect_prefix, scan_live};
@@ -18,10 +25,23 @@ use atrest::source::live::{LiveOptions, LiveSource};
 use atrest::verdict::{Filter, Judge};
 
 /// Runs `atrest scan` and returns the exit code.
-pub fn run_scan(args: ScanArgs) -> Result<Exit, Failure> {
+pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
+    let started = Instant::now();
     let config = match &args.encryption_config {
         Some(path) => Some(EncryptionConfig::load(path).map_err(|e| Failure::usage(e.into()))?),
         None => None,
+    };
+    let policy = Policy {
+        require_encrypted: args.require_encrypted.clone(),
+        forbid_keys: args
+            .forbid_key
+            .iter()
+            .map(|k| {
+                Policy::parse_key(k).ok_or_else(|| {
+                    Failure::usage(anyhow::anyhow!("--forbid-key {k}: expected PROVIDER:KEYNAME"))
+                })
+            })
+            .collect::<Result<_, _>>()?,
     };
     let filter = Filter { resources: args.resources.clone(), namespace: args.namespace.clone() };
     let config_info = config
@@ -35,19 +55,32 @@ pub fn run_scan(args: ScanArgs) -> Result<Exit, Failure> {
         OutputFormat::Json
     });
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut sink: Box<dyn ReportSink> = match format {
+    let mut main_sink: Box<dyn ReportSink> = match format {
         OutputFormat::Table => {
             Box::new(TableSink::new(out, (!args.all).then_some(DEFAULT_FINDINGS)))
         }
         OutputFormat::Json => Box::new(JsonSink::new(out)),
         OutputFormat::Jsonl => Box::new(JsonlSink::new(out)),
         OutputFormat::Yaml => Box::new(YamlSink::new(out)),
+        OutputFormat::Prometheus => Box::new(PrometheusSink::new(out, started)),
+        OutputFormat::Html => Box::new(HtmlSink::new(out, now_rfc3339())),
     };
-    let plan = Plan { args: &args, config: config.as_ref(), config_info, filter: &filter };
+    let mut metrics = args.metrics_file.as_deref().map(|p| MetricsFile::new(p, started));
+    let mut sinks: Vec<&mut dyn ReportSink> = vec![main_sink.as_mut()];
+    if let Some(m) = metrics.as_mut() {
+        sinks.push(m);
+    }
+    let mut tee = Tee(sinks);
+    let mut checked = PolicySink::new(&policy, &mut tee);
+    let bar = ui.progress();
+    let mut progress = ProgressSink::new(&mut checked, bar.clone());
+    let plan = Plan { args: &args, config: config.as_ref(), config_info, filter: &filter, bar };
     let result = match &args.source.snapshot {
-        Some(path) => super::snapshot::scan(&plan, path, sink.as_mut()),
-        None => scan_etcd(&plan, sink.as_mut()),
+        Some(path) => super::snapshot::scan(&plan, path, &mut progress),
+        None => scan_etcd(&plan, &mut progress),
     };
+    progress.done();
+    drop(progress);
     let summary = match result {
         Ok(s) => s,
         Err(Failure { error, .. })
@@ -59,14 +92,38 @@ pub fn run_scan(args: ScanArgs) -> Result<Exit, Failure> {
         }
         Err(f) => return Err(f),
     };
-    drop(sink);
+    let (violations, examples) = (checked.violations, std::mem::take(&mut checked.examples));
+    drop(checked);
+    drop(tee);
+    drop(main_sink);
+    tracing::info!(
+        keys = summary.keys,
+        stale = summary.stale,
+        unreadable = summary.unreadable,
+        seconds = started.elapsed().as_secs_f64(),
+        "scan finished"
+    );
+    if violations > 0 {
+        eprintln!("atrest: policy: {violations} objects violate the policy:");
+        for (key, why) in &examples {
+            eprintln!("  {key}: {why}");
+        }
+        if violations > examples.len() as u64 {
+            eprintln!("  … and {} more", violations - examples.len() as u64);
+        }
+    }
     let _ = io::stderr().flush();
     let failing = match args.fail_on {
         FailOn::Stale => summary.stale + summary.unreadable,
         FailOn::Unreadable => summary.unreadable,
         FailOn::Never => 0,
     };
-    Ok(if failing > 0 { Exit::Findings } else { Exit::Ok })
+    Ok(if failing > 0 || violations > 0 { Exit::Findings } else { Exit::Ok })
+}
+
+fn now_rfc3339() -> String {
+    let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    rfc3339_from_unix(i64::try_from(secs).unwrap_or(0)).unwrap_or_default()
 }
 
 /// What every source needs to run a scan.
@@ -75,6 +132,8 @@ pub(super) struct Plan<'a> {
     pub config: Option<&'a EncryptionConfig>,
     pub config_info: Option<(String, String)>,
     pub filter: &'a Filter,
+    /// The progress bar, to set its total when the source can count cheaply.
+    pub bar: Option<indicatif::ProgressBar>,
 }
 
 impl Plan<'_> {
@@ -131,6 +190,12 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         integrity: None,
         encryption_config: plan.config_info.clone(),
     };
+    if let Some(bar) = &plan.bar {
+        // A count-only range costs etcd an index walk, no values.
+        if let Ok(total) = rt.block_on(source.count(prefix.as_bytes())) {
+            super::progress::set_total(bar, u64::try_from(total).unwrap_or(0));
+        }
+    }
     let judge = plan.judge(&prefix);
     let mut rev = args.rev;
     let mut history = None;

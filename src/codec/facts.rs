@@ -79,7 +79,7 @@ const GO_ZERO_TIME: i64 = -62_135_596_800;
 
 /// `metav1.Time` from protobuf seconds as `YYYY-MM-DDTHH:MM:SSZ`. `None` for Go's zero time
 /// and for years outside 0000–9999.
-pub(super) fn rfc3339_from_unix(secs: i64) -> Option<String> {
+pub fn rfc3339_from_unix(secs: i64) -> Option<String> {
     if !(MIN_RFC3339..=MAX_RFC3339).contains(&secs) || secs == GO_ZERO_TIME {
         return None;
     }

@@ -27,7 +27,7 @@ mod yaml;
 
 use std::fmt;
 
-pub use facts::ObjectFacts;
+pub use facts::{ObjectFacts, rfc3339_from_unix};
 
 /// Serialization of a payload, as found by [`decode`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

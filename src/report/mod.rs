@@ -1,7 +1,9 @@
 //! Reports: every judged record is pushed into a [`ReportSink`] as it is produced (nothing
 //! collects the keyspace); the [`Summary`] is accumulated alongside and handed over at the end.
 
+pub mod html;
 pub mod json;
+pub mod prometheus;
 pub mod table;
 pub mod wire;
 

@@ -301,6 +301,11 @@ impl LiveSource {
         let resp =
             self.get("read current revision", b"\0", GetOptions::new().with_count_only()).await?;
         let to = resp.header().map_or(0, |h| h.revision());
+        tracing::warn!(
+            compacted = revision,
+            resumed_at = to,
+            "pinned revision was compacted; resuming"
+        );
         stats.restarts.push(Restart { from: revision, to });
         Ok(to)
     }

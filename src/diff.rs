@@ -1,0 +1,1 @@
+//! Diff of two scan reports (in progress).

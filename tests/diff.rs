@@ -1,0 +1,1 @@
+//! diff tests (in progress).

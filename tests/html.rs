@@ -1,0 +1,1 @@
+//! html tests (in progress).
