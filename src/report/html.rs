@@ -102,11 +102,11 @@ impl<W: Write> ReportSink for HtmlSink<W> {
             write_history(out, h, s.revision)?;
         }
         write_groups(out, s)?;
-        write!(
+        writeln!(
             out,
             "<footer>atrest {} &middot; generated {} &middot; this report names objects, \
              providers and keys; it holds no key material and no object data.</footer>\n\
-             </main>\n<script>{SCRIPT}</script>\n</body>\n</html>\n",
+             </main>\n<script>{SCRIPT}</script>\n</body>\n</html>",
             env!("CARGO_PKG_VERSION"),
             Esc(&self.generated_at)
         )?;
@@ -171,12 +171,17 @@ fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
     }
     out
+}
+
+/// `1 object`, `2 objects`.
+fn count(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", thousands(n), if n == 1 { one } else { many })
 }
 
 fn percent(n: u64, total: u64) -> String {
@@ -203,14 +208,14 @@ fn badge(s: Status) -> String {
 fn write_head(out: &mut impl Write, h: &Header) -> io::Result<()> {
     let script_hash =
         base64::engine::general_purpose::STANDARD.encode(Sha256::digest(SCRIPT.as_bytes()));
-    write!(
+    writeln!(
         out,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; \
          style-src 'unsafe-inline'; script-src 'sha256-{script_hash}'\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
          <meta name=\"generator\" content=\"atrest {}\">\n\
-         <title>atrest audit: {} at revision {}</title>\n<style>{CSS}</style>\n</head>\n",
+         <title>atrest audit: {} at revision {}</title>\n<style>{CSS}</style>\n</head>",
         env!("CARGO_PKG_VERSION"),
         Esc(&source_line(h)),
         h.revision
@@ -225,47 +230,47 @@ fn source_line(h: &Header) -> String {
 }
 
 fn write_top(out: &mut impl Write, h: &Header, generated_at: &str) -> io::Result<()> {
-    write!(
+    writeln!(
         out,
         "<body>\n<main>\n<header class=\"top\">\n<h1>Encryption at rest: audit report</h1>\n\
          <p class=\"sub\">Which provider and key protect each Kubernetes object stored in \
-         etcd, and which objects a rewrite would still change.</p>\n<dl class=\"meta\">\n"
+         etcd, and which objects a rewrite would still change.</p>\n<dl class=\"meta\">"
     )?;
     let source = match h.source_kind {
         "etcd" => format!("etcd <code>{}</code>", Esc(&h.endpoints.join(", "))),
         _ => format!("snapshot <code>{}</code>", Esc(h.path.as_deref().unwrap_or(""))),
     };
-    write!(out, "<dt>Source</dt><dd>{source}</dd>\n")?;
+    writeln!(out, "<dt>Source</dt><dd>{source}</dd>")?;
     if let Some(integrity) = h.integrity {
         let compacted = h.compacted_revision.map_or("none".to_owned(), |r| r.to_string());
-        write!(
+        writeln!(
             out,
-            "<dt>Snapshot</dt><dd>integrity {}; compacted revision {}</dd>\n",
+            "<dt>Snapshot</dt><dd>integrity {}; compacted revision {}</dd>",
             Esc(integrity),
             Esc(&compacted)
         )?;
     }
-    write!(
+    writeln!(
         out,
-        "<dt>Revision</dt><dd><code>{}</code></dd>\n<dt>Prefix</dt><dd><code>{}</code></dd>\n",
+        "<dt>Revision</dt><dd><code>{}</code></dd>\n<dt>Prefix</dt><dd><code>{}</code></dd>",
         h.revision,
         Esc(&h.prefix)
     )?;
     match &h.encryption_config {
-        Some((path, sha)) => write!(
+        Some((path, sha)) => writeln!(
             out,
             "<dt>EncryptionConfiguration</dt><dd><code>{}</code><br>\
-             <span class=\"hash\">sha256 <code>{}</code></span></dd>\n",
+             <span class=\"hash\">sha256 <code>{}</code></span></dd>",
             Esc(path),
             Esc(sha)
         )?,
-        None => write!(
+        None => writeln!(
             out,
             "<dt>EncryptionConfiguration</dt><dd>none given: envelopes are named from their \
-             prefix, not decrypted</dd>\n"
+             prefix, not decrypted</dd>"
         )?,
     }
-    write!(out, "<dt>Generated</dt><dd>{}</dd>\n</dl>\n</header>\n", Esc(generated_at))
+    writeln!(out, "<dt>Generated</dt><dd>{}</dd>\n</dl>\n</header>", Esc(generated_at))
 }
 
 fn write_totals(out: &mut impl Write, s: &Summary) -> io::Result<()> {
@@ -278,48 +283,48 @@ fn write_totals(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         ("skipped", "skipped", s.skipped),
     ] {
         let zero = if n == 0 { " zero" } else { "" };
-        write!(
+        writeln!(
             out,
             "<div class=\"stat {class}{zero}\"><div class=\"n\">{}</div>\
-             <div class=\"l\">{label}</div></div>\n",
+             <div class=\"l\">{label}</div></div>",
             thousands(n)
         )?;
     }
     out.write_all(b"</section>\n")?;
     let findings = s.stale + s.unreadable;
     if findings == 0 {
-        write!(
+        writeln!(
             out,
-            "<p class=\"verdict ok\">All {} objects are current: each is stored with its \
-             resource's write provider and key.</p>\n",
+            "<p class=\"verdict ok\"><b>Every object is current</b> ({}): each is stored \
+             with its resource's write provider and key.</p>",
             thousands(s.current)
         )?;
     } else {
         let class = if s.unreadable > 0 { "bad" } else { "warn" };
-        write!(
+        writeln!(
             out,
-            "<p class=\"verdict {class}\"><b>{} of {} objects need attention:</b> {} stale \
+            "<p class=\"verdict {class}\"><b>Needs attention: {} of {}.</b> {} stale \
              (readable, but a rewrite would store them differently: old key, old provider or \
              plaintext) and {} unreadable (no configured provider reads them, or the data is \
-             damaged).</p>\n",
+             damaged).</p>",
             thousands(findings),
-            thousands(s.current + findings),
+            count(s.current + findings, "object", "objects"),
             thousands(s.stale),
             thousands(s.unreadable)
         )?;
     }
     if s.skipped > 0 {
-        write!(
+        writeln!(
             out,
-            "<p class=\"note\">{} skipped keys (not API objects, or excluded by a filter) are \
-             counted but not charted.</p>\n",
+            "<p class=\"note\">Skipped keys (not API objects, or excluded by a filter): {}; \
+             counted in the totals, not charted.</p>",
             thousands(s.skipped)
         )?;
     }
     for r in &s.restarts {
-        write!(
+        writeln!(
             out,
-            "<p class=\"note\">Revision {} was compacted during the scan; it resumed at {}.</p>\n",
+            "<p class=\"note\">Revision {} was compacted during the scan; it resumed at {}.</p>",
             r.from, r.to
         )?;
     }
@@ -333,7 +338,7 @@ const PALETTE: [(Status, [&str; 6]); 3] = [
     (Status::Unreadable, ["#cf222e", "#82071e", "#ff9492", "#a40e26", "#fa4549", "#ffd0ce"]),
 ];
 const GREY: &str = "#8c959f";
-const CHART_WIDTH: u32 = 1020;
+const CHART_WIDTH: u32 = 1100;
 const BAR_HEIGHT: u32 = 30;
 const LEGEND_ROW: u32 = 22;
 
@@ -345,13 +350,13 @@ fn fill(status: Status, shade: usize) -> &'static str {
         .unwrap_or(GREY)
 }
 
-/// Dark or white text, whichever reads on `fill` (`#rrggbb`).
+/// The class suffix for a label on `fill` (`#rrggbb`): dark text, or white on a dark fill.
 fn ink(fill: &str) -> &'static str {
     let channel = |i: usize| {
         fill.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).map_or(0.0, f64::from)
     };
     let luma = 0.299 * channel(1) + 0.587 * channel(3) + 0.114 * channel(5);
-    if luma > 150.0 { "#1f2328" } else { "#ffffff" }
+    if luma > 150.0 { "" } else { " on-dark" }
 }
 
 type Segments = BTreeMap<(Status, String), u64>;
@@ -394,20 +399,20 @@ fn write_chart(
     }
     let counts: Vec<String> =
         by_status.iter().map(|(st, n)| format!("{} {}", thousands(*n), st.as_str())).collect();
-    write!(
+    writeln!(
         out,
-        "<figure class=\"chart\">\n<figcaption><b>{}</b><span>{} objects: {}</span>\
-         </figcaption>\n",
+        "<figure class=\"chart\">\n<figcaption><b>{}</b><span>{}: {}</span>\
+         </figcaption>",
         Esc(name),
-        thousands(total),
+        count(total, "object", "objects"),
         counts.join(" &middot; ")
     )?;
     let height = BAR_HEIGHT + 14 + LEGEND_ROW * segments.len() as u32;
-    write!(
+    writeln!(
         out,
         "<svg class=\"bar\" width=\"{CHART_WIDTH}\" height=\"{height}\" \
          viewBox=\"0 0 {CHART_WIDTH} {height}\" role=\"img\" aria-label=\"{}: {} objects by \
-         provider:key and status\">\n",
+         provider:key and status\">",
         Esc(name),
         total
     )?;
@@ -420,18 +425,17 @@ fn write_chart(
         done += n;
         let color = fill(*status, shades.get(pk).copied().unwrap_or(0));
         let tip = format!("{pk} · {}: {} ({})", status.as_str(), thousands(n), percent(n, total));
-        write!(
+        writeln!(
             out,
             "<rect x=\"{x:.2}\" y=\"0\" width=\"{w:.2}\" height=\"{BAR_HEIGHT}\" \
-             fill=\"{color}\" stroke=\"#ffffff\" stroke-width=\"1\"><title>{}</title></rect>\n",
+             fill=\"{color}\" stroke=\"#ffffff\" stroke-width=\"1\"><title>{}</title></rect>",
             Esc(&tip)
         )?;
         let label = thousands(n);
         if w >= 14.0 + 8.0 * label.len() as f64 {
-            write!(
+            writeln!(
                 out,
-                "<text x=\"{:.2}\" y=\"{}\" text-anchor=\"middle\" class=\"in\" \
-                 fill=\"{}\">{label}</text>\n",
+                "<text x=\"{:.2}\" y=\"{}\" text-anchor=\"middle\" class=\"in{}\">{label}</text>",
                 x + w / 2.0,
                 BAR_HEIGHT / 2 + 5,
                 ink(color)
@@ -441,13 +445,13 @@ fn write_chart(
     for (i, ((status, pk), &n)) in segments.iter().enumerate() {
         let y = BAR_HEIGHT + 14 + LEGEND_ROW * i as u32;
         let color = fill(*status, shades.get(pk).copied().unwrap_or(0));
-        write!(
+        writeln!(
             out,
             "<rect x=\"0\" y=\"{}\" width=\"14\" height=\"14\" rx=\"3\" fill=\"{color}\"/>\
              <text x=\"86\" y=\"{}\" text-anchor=\"end\" class=\"n\">{}</text>\
              <text x=\"146\" y=\"{}\" text-anchor=\"end\" class=\"pct\">{}</text>\
              <text x=\"164\" y=\"{}\" class=\"st {}\">{}</text>\
-             <text x=\"260\" y=\"{}\" class=\"pk\">{}</text>\n",
+             <text x=\"260\" y=\"{}\" class=\"pk\">{}</text>",
             y + 2,
             y + 14,
             thousands(n),
@@ -485,36 +489,39 @@ fn th(name: &str, label: &str, col: Col) -> String {
 }
 
 fn write_findings(out: &mut impl Write, findings: &[Finding], total: u64) -> io::Result<()> {
-    write!(out, "<section>\n<h2>Stale and unreadable objects ({})</h2>\n", thousands(total))?;
+    writeln!(out, "<section>\n<h2>Stale and unreadable objects ({})</h2>", thousands(total))?;
     if total == 0 {
         return out.write_all(b"<p class=\"note\">None.</p>\n</section>\n");
     }
     let shown = findings.len() as u64;
     if shown < total {
-        write!(
+        writeln!(
             out,
             "<p class=\"note\">The first {} in key order; {} more are omitted here. \
-             <code>-o json</code> lists every object.</p>\n",
+             <code>-o json</code> lists every object.</p>",
             thousands(shown),
             thousands(total - shown)
         )?;
     }
-    write!(
+    writeln!(
         out,
         "<p class=\"note no-print\">Click a column header to sort.</p>\n\
-         <table class=\"sortable\" id=\"findings\">\n<thead><tr>{}{}{}{}{}{}</tr></thead>\n<tbody>\n",
+         <table class=\"sortable\" id=\"findings\">\n<colgroup><col class=\"key\">\
+         <col class=\"st\"><col class=\"pk\"><col class=\"av\"><col class=\"rev\"><col>\
+         </colgroup>\n<thead><tr>{}{}{}{}{}{}</tr></thead>\n<tbody>",
         th("key", "Key", Col::Text),
         th("status", "Status", Col::Rank),
         th("provider", "Provider:key", Col::Text),
         th("apiversion", "apiVersion", Col::Text),
-        th("revision", "Mod revision", Col::Num),
+        th("revision", "Mod rev", Col::Num),
         th("reason", "Reason", Col::Text),
     )?;
     for f in findings {
-        write!(
+        writeln!(
             out,
             "<tr><td class=\"key\"><code>{}</code></td><td data-v=\"{}\">{}</td>\
-             <td><code>{}</code></td><td>{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
+             <td><code>{}</code></td><td>{}</td>\
+             <td class=\"num\">{}</td><td>{}</td></tr>",
             Esc(&f.key),
             status_rank(f.status),
             badge(f.status),
@@ -531,10 +538,10 @@ fn write_groups(out: &mut impl Write, s: &Summary) -> io::Result<()> {
     if s.groups.is_empty() {
         return Ok(());
     }
-    write!(
+    writeln!(
         out,
         "<section>\n<h2>All groups: resource &times; provider:key &times; apiVersion</h2>\n\
-         <table class=\"sortable\" id=\"groups\">\n<thead><tr>{}{}{}{}{}</tr></thead>\n<tbody>\n",
+         <table class=\"sortable\" id=\"groups\">\n<thead><tr>{}{}{}{}{}</tr></thead>\n<tbody>",
         th("resource", "Resource", Col::Text),
         th("provider", "Provider:key", Col::Text),
         th("apiversion", "apiVersion", Col::Text),
@@ -542,10 +549,10 @@ fn write_groups(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         th("count", "Count", Col::Num),
     )?;
     for (k, &count) in &s.groups {
-        write!(
+        writeln!(
             out,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td data-v=\"{}\">{}</td>\
-             <td class=\"num\" data-v=\"{count}\">{}</td></tr>\n",
+             <td class=\"num\" data-v=\"{count}\">{}</td></tr>",
             Esc(&resource_name(&k.group, &k.resource)),
             Esc(&provider_key(k.provider, k.key_name.as_deref())),
             Esc(k.api_version.as_deref().unwrap_or("<unknown>")),
@@ -558,11 +565,11 @@ fn write_groups(out: &mut impl Write, s: &Summary) -> io::Result<()> {
 }
 
 fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result<()> {
-    write!(
+    writeln!(
         out,
         "<section>\n<h2>History still held by etcd</h2>\n<p>Superseded values stay in etcd's \
          history until compaction, in free pages until defrag, and in every backup taken \
-         before.</p>\n<div class=\"totals three\">\n"
+         before.</p>\n<div class=\"totals three\">"
     )?;
     for (class, label, n) in [
         ("keys", "retained revisions", h.retained_revisions),
@@ -570,26 +577,26 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
         ("unreadable", "exposing plaintext or retired keys", h.exposed_revisions),
     ] {
         let zero = if n == 0 { " zero" } else { "" };
-        write!(
+        writeln!(
             out,
             "<div class=\"stat {class}{zero}\"><div class=\"n\">{}</div>\
-             <div class=\"l\">{label}</div></div>\n",
+             <div class=\"l\">{label}</div></div>",
             thousands(n)
         )?;
     }
     out.write_all(b"</div>\n")?;
     if !h.groups.is_empty() {
-        write!(
+        writeln!(
             out,
             "<table>\n<thead><tr><th>Resource</th><th>Provider:key</th><th class=\"num\">\
              Revisions</th><th class=\"num\">Oldest</th><th class=\"num\">Newest</th>\
-             <th>Exposure</th></tr></thead>\n<tbody>\n"
+             <th>Exposure</th></tr></thead>\n<tbody>"
         )?;
         for (k, v) in &h.groups {
-            write!(
+            writeln!(
                 out,
                 "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
                 Esc(&resource_name(&k.group, &k.resource)),
                 Esc(&provider_key(k.provider, k.key_name.as_deref())),
                 thousands(v.revisions),
@@ -601,9 +608,9 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
         out.write_all(b"</tbody>\n</table>\n")?;
     }
     if let Some((scanned, hits)) = h.free_pages {
-        write!(
+        writeln!(
             out,
-            "<p>Free bbolt pages: {}, of which {} still hold object bytes.</p>\n",
+            "<p>Free bbolt pages: {}, of which {} still hold object bytes.</p>",
             thousands(scanned),
             thousands(hits)
         )?;
@@ -612,7 +619,7 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
     if !steps.is_empty() {
         out.write_all(b"<p>To remove them:</p>\n<ol>\n")?;
         for step in &steps {
-            write!(out, "<li>{}</li>\n", Esc(step))?;
+            writeln!(out, "<li>{}</li>", Esc(step))?;
         }
         out.write_all(b"</ol>\n")?;
     }
@@ -624,7 +631,7 @@ const CSS: &str = r#"
 *{box-sizing:border-box}
 html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
 body{margin:0;background:#fff;color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans","DejaVu Sans",Arial,sans-serif}
-main{max-width:1100px;margin:0 auto;padding:28px 40px 40px}
+main{max-width:1180px;margin:0 auto;padding:28px 40px 40px}
 header.top{border-bottom:2px solid var(--fg);padding-bottom:14px}
 h1{font-size:26px;margin:0 0 2px;letter-spacing:-.01em}
 h2{font-size:18px;margin:34px 0 14px;padding-bottom:6px;border-bottom:1px solid var(--line)}
@@ -655,6 +662,7 @@ figcaption span{color:var(--muted)}
 svg.bar{display:block;max-width:100%;height:auto}
 svg text{font-size:13px;fill:var(--fg)}
 svg text.in{font-weight:600}
+svg text.in.on-dark{fill:#fff}
 svg text.n{font-weight:600;font-variant-numeric:tabular-nums}
 svg text.pct{fill:var(--muted);font-variant-numeric:tabular-nums}
 svg text.st.stale{fill:var(--stale)}
@@ -666,12 +674,19 @@ th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);verti
 thead th{background:var(--soft);border-bottom:2px solid var(--line);white-space:nowrap}
 .num{text-align:right;font-variant-numeric:tabular-nums}
 td.key{overflow-wrap:anywhere}
+#findings{table-layout:fixed}
+#findings td{overflow-wrap:break-word}
+#findings col.key{width:31%}
+#findings col.st{width:112px}
+#findings col.pk{width:14%}
+#findings col.av{width:110px}
+#findings col.rev{width:92px}
 th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}
 th button::after{content:" \2195";color:var(--muted);font-weight:400}
 th[aria-sort=ascending] button::after{content:" \25B2";color:var(--fg)}
 th[aria-sort=descending] button::after{content:" \25BC";color:var(--fg)}
 tbody tr:hover{background:#f6f8fa}
-.badge{display:inline-block;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600}
+.badge{display:inline-block;white-space:nowrap;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600}
 .badge.current{background:#dafbe1;color:#116329}
 .badge.stale{background:#fff1e5;color:#953800}
 .badge.unreadable{background:#ffebe9;color:#a40e26}
@@ -720,3 +735,6 @@ const SCRIPT: &str = r#"
   document.body.setAttribute("data-ready", "1");
 })();
 "#;
+
+#[cfg(test)]
+mod tests;
