@@ -162,9 +162,7 @@ fn findings_rows_are_bounded_and_the_rest_counted() {
     assert_eq!(html.matches("<tr><td class=\"key\">").count(), 2);
     assert!(html.contains("The first 2 in key order; 3 more are omitted here."));
     assert!(html.contains("Stale and unreadable objects (5)"));
-    assert!(
-        html.contains("/registry/secrets/ns/s1") && !html.contains("/registry/secrets/ns/s2")
-    );
+    assert!(html.contains("/registry/secrets/ns/s1") && !html.contains("/registry/secrets/ns/s2"));
     // The chart still counts all five.
     assert!(html.contains("<span>5 objects: 5 stale</span>"));
     assert!(html.contains("Needs attention: 5 of 5 objects."));
