@@ -11,7 +11,8 @@ use crate::keyspace::{self, KeyInfo};
 use crate::source::RawKv;
 
 /// The four outcomes; every key gets exactly one.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Read with the write provider and key; nothing to do.
     Current,
@@ -31,6 +32,16 @@ impl Status {
             Self::Stale => "stale",
             Self::Unreadable => "unreadable",
             Self::Skipped => "skipped",
+        }
+    }
+
+    /// current < stale < unreadable; skipped is not ranked.
+    pub fn rank(self) -> Option<u8> {
+        match self {
+            Self::Current => Some(0),
+            Self::Stale => Some(1),
+            Self::Unreadable => Some(2),
+            Self::Skipped => None,
         }
     }
 }

@@ -156,41 +156,8 @@ pub enum DiffError {
 // ---------------------------------------------------------------------------------------------
 // The record model: the fields of an atrest/v1 record that a diff compares.
 
-/// A record's status.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    /// Current.
-    Current,
-    /// Stale.
-    Stale,
-    /// Unreadable.
-    Unreadable,
-    /// Skipped.
-    Skipped,
-}
-
-impl Status {
-    /// The contract's spelling.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Current => "current",
-            Self::Stale => "stale",
-            Self::Unreadable => "unreadable",
-            Self::Skipped => "skipped",
-        }
-    }
-
-    /// current < stale < unreadable; skipped is not ranked.
-    fn rank(self) -> Option<u8> {
-        match self {
-            Self::Current => Some(0),
-            Self::Stale => Some(1),
-            Self::Unreadable => Some(2),
-            Self::Skipped => None,
-        }
-    }
-}
+/// A record's status: the verdict's own type, read back from a report.
+pub use crate::verdict::Status;
 
 /// `encryption` of a record.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
