@@ -128,3 +128,23 @@ fn no_progress_or_logs_when_not_a_terminal() {
     assert!(verbose.stderr.contains("scan finished"), "{}", verbose.stderr);
     assert!(!verbose.stderr.contains('\u{1b}'), "no terminal codes in logs to a pipe");
 }
+
+#[test]
+fn progress_bar_on_a_terminal_only() {
+    // util-linux `script` runs atrest on a pseudo-terminal, as a person would.
+    let cmd = format!(
+        "{} scan --snapshot {DEMO_DB} {DEMO_CFG} -o json --fail-on never > /dev/null",
+        env!("CARGO_BIN_EXE_atrest")
+    );
+    let out = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("keys scanned"), "no progress on a terminal: {tty:?}");
+    let quiet = Command::new("script")
+        .args(["-qec", &cmd.replace(" scan ", " -q scan "), "/dev/null"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("keys scanned"), "-q shows no bar");
+}
