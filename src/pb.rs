@@ -11,3 +11,15 @@ pub mod runtime {
 pub mod kmsv2 {
     include!(concat!(env!("OUT_DIR"), "/atrest.kmsv2.rs"));
 }
+
+/// KMS plugin gRPC API v1beta1 (`v1beta1.KeyManagementService`: Version, Decrypt, Encrypt),
+/// client and server.
+pub mod kms_v1beta1 {
+    include!(concat!(env!("OUT_DIR"), "/v1beta1.rs"));
+}
+
+/// KMS plugin gRPC API v2 (`v2.KeyManagementService`: Status, Decrypt, Encrypt), client and
+/// server.
+pub mod kms_v2 {
+    include!(concat!(env!("OUT_DIR"), "/v2.rs"));
+}

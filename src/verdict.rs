@@ -6,7 +6,10 @@
 
 use crate::codec::{self, Encoding, ObjectFacts};
 use crate::config::EncryptionConfig;
-use crate::envelope::{self, Encryption, Transformer};
+use std::fmt;
+
+use crate::envelope::kms::{KmsPlugin, NoKmsPlugin};
+use crate::envelope::{self, Encryption, KmsApiVersion, Transformer};
 use crate::keyspace::{self, KeyInfo};
 use crate::source::RawKv;
 
@@ -103,6 +106,14 @@ impl Filter {
     }
 }
 
+/// Why a current KMS v1 object may still be under a retired KEK (layout doc §5.1, trap 13).
+pub const KMS_V1_NOTE: &str = "KMS v1: a KEK rotation inside the plugin is invisible to \
+    kube-apiserver, so a rewrite will not re-encrypt this object; to move it, put a new KMS \
+    provider (new name) first in the EncryptionConfiguration, then rewrite";
+
+/// No KMS plugin: KMS values are recognised, not decrypted.
+pub static NO_KMS: NoKmsPlugin = NoKmsPlugin;
+
 /// Everything the verdict depends on, shared read-only by all decoding threads.
 #[derive(Debug)]
 pub struct Judge<'a> {
@@ -112,6 +123,14 @@ pub struct Judge<'a> {
     pub config: Option<&'a EncryptionConfig>,
     /// Filters.
     pub filter: &'a Filter,
+    /// Where KMS DEKs come from (the cluster's plugins, or [`NoKmsPlugin`]).
+    pub kms: &'a dyn KmsPlugin,
+}
+
+impl fmt::Debug for dyn KmsPlugin + '_ {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("KmsPlugin")
+    }
 }
 
 impl Judge<'_> {
@@ -148,13 +167,16 @@ impl Judge<'_> {
                     Some(chain) => Transformer::Chain(chain),
                     None => Transformer::Bare,
                 };
-                match envelope::open(&kv.value, &kv.key, transformer) {
+                match envelope::open_with_kms(&kv.value, &kv.key, transformer, self.kms) {
                     Ok(opened) => {
+                        let kms_v1 = opened.encryption.kms_api_version == Some(KmsApiVersion::V1);
                         rec.encryption = Some(opened.encryption);
                         decode_into(&opened.plaintext, &mut rec);
                         if rec.status == Status::Current && !opened.stale.is_empty() {
                             rec.status = Status::Stale;
                             rec.reasons = opened.stale;
+                        } else if rec.status == Status::Current && kms_v1 {
+                            rec.reasons.push(KMS_V1_NOTE.to_owned());
                         }
                     }
                     Err(unreadable) => {

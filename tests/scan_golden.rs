@@ -8,6 +8,16 @@ use serde_json::Value;
 
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
+use crate::harness::kms_plugin::KmsPluginServer;
+
+/// The golden configs name a placeholder KMS socket; point them at our test plugin.
+fn config_for(config: &str, dir: &std::path::Path, plugin: &KmsPluginServer) -> std::path::PathBuf {
+    let text = std::fs::read_to_string(golden_dir().join("envelopes").join(config)).unwrap();
+    let path = dir.join(config);
+    std::fs::write(&path, text.replace("unix:///tmp/atrest-golden-kms.sock", &plugin.endpoint()))
+        .unwrap();
+    path
+}
 
 const CONFIGS: [&str; 7] = [
     "config-before.yaml",
@@ -60,21 +70,16 @@ fn by_key(doc: &Value) -> BTreeMap<String, Value> {
         .collect()
 }
 
-/// KMS decryption needs the plugin (the KMS issue); until then a value only KMS can read is
-/// unreadable with a reason that says so.
-fn needs_kms(case: &Value, status: &str) -> bool {
-    case["provider"] == "kms" && status != "unreadable"
-}
-
 #[test]
 fn every_golden_envelope_under_every_config() {
     let cases = manifest();
     assert_eq!(cases.len(), 35, "golden envelope count");
     let etcd = Etcd::start();
     load_golden(&etcd, &cases);
+    let plugin = KmsPluginServer::golden();
     let mut mismatches = Vec::new();
     for config in CONFIGS {
-        let cfg = golden_dir().join("envelopes").join(config);
+        let cfg = config_for(config, etcd.dir(), &plugin);
         let (code, doc) = scan_json(&etcd, &[&format!("--encryption-config={}", cfg.display())]);
         assert_eq!(code, 1, "{config}: findings exist, so exit 1");
         let records = by_key(&doc);
@@ -84,6 +89,17 @@ fn every_golden_envelope_under_every_config() {
         assert_eq!(n("keys"), cases.len() as u64);
         assert_eq!(n("keys"), n("current") + n("stale") + n("unreadable") + n("skipped"));
         assert_eq!(doc["encryptionConfig"]["sha256"].as_str().unwrap().len(), 64);
+        if config != "config-aesgcm.yaml" && config != "config-secretbox.yaml" {
+            for k in doc["source"]["kms"].as_array().unwrap() {
+                assert!(k["error"].is_null(), "{config}: {k}");
+                if k["apiVersion"] == "v2" {
+                    assert_eq!(
+                        (k["healthz"].as_str(), k["keyId"].as_str()),
+                        (Some("ok"), Some("kek-2"))
+                    );
+                }
+            }
+        }
         for case in &cases {
             let name = case["case"].as_str().unwrap();
             let rec = &records[case["key"].as_str().unwrap()];
@@ -100,14 +116,6 @@ fn every_golden_envelope_under_every_config() {
             check("keyName", &rec["encryption"]["keyName"], &case["keyName"]);
             if case["kmsApiVersion"] == "v2" {
                 check("keyId", &rec["encryption"]["keyId"], &case["keyId"]);
-            }
-            if needs_kms(case, expected_status) {
-                check("status", &rec["status"], &"unreadable".into());
-                let reasons = rec["reasons"].to_string();
-                if !reasons.contains("KMS") {
-                    mismatches.push(format!("{config} {name}: reason should name KMS: {reasons}"));
-                }
-                continue;
             }
             check("status", &rec["status"], &expected_status.into());
             if expected_status == "unreadable" {
@@ -152,5 +160,27 @@ fn reports_never_contain_key_material_or_plaintext() {
         for marker in ["dataKey", "stringDataValue", "typeValue"] {
             assert!(!all.contains(marker), "{format}: payload bytes ({marker:?}) in output");
         }
+    }
+}
+
+#[test]
+fn kms_values_without_a_reachable_plugin_are_unreadable_and_the_scan_finishes() {
+    let cases = manifest();
+    let etcd = Etcd::start();
+    load_golden(&etcd, &cases);
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(golden_dir().join("envelopes/config-kms.yaml")).unwrap();
+    let cfg = dir.path().join("config-kms.yaml");
+    let missing = dir.path().join("no-plugin.sock");
+    std::fs::write(&cfg, text.replace("/tmp/atrest-golden-kms.sock", missing.to_str().unwrap()))
+        .unwrap();
+    let (code, doc) = scan_json(&etcd, &[&format!("--encryption-config={}", cfg.display())]);
+    assert_eq!(code, 1);
+    assert_eq!(doc["summary"]["keys"], cases.len());
+    assert!(doc["source"]["kms"][0]["error"].is_string(), "{}", doc["source"]);
+    for case in cases.iter().filter(|c| c["provider"] == "kms") {
+        let rec = &by_key(&doc)[case["key"].as_str().unwrap()];
+        assert_eq!(rec["status"], "unreadable", "{rec}");
+        assert!(rec["reasons"].to_string().contains("kms"), "{rec}");
     }
 }

@@ -5,6 +5,8 @@ mod harness;
 mod deploy;
 mod diff;
 mod html;
+mod kms_client;
+mod kms_scan;
 
 mod reports;
 mod scan_errors;

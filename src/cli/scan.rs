@@ -11,7 +11,9 @@ use super::progress::{ProgressSink, Ui};
 use super::{FailOn, OutputFormat, ScanArgs};
 use crate::exit::{Exit, Failure};
 use atrest::codec::rfc3339_from_unix;
-use atrest::config::EncryptionConfig;
+use atrest::config::{EncryptionConfig, Provider};
+use atrest::envelope::kms::KmsPlugin;
+use atrest::envelope::kms_plugin::{GrpcKms, PluginStatus};
 use atrest::history::History;
 use atrest::keyspace::normalize_prefix;
 use atrest::policy::{Policy, PolicySink};
@@ -72,9 +74,39 @@ pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
     }
     let mut tee = Tee(sinks);
     let mut checked = PolicySink::new(&policy, &mut tee);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::source)?;
+    // KMS plugins are asked for their Status once, before any object is read.
+    let kms = config.as_ref().filter(|c| has_kms(c)).map(|c| GrpcKms::connect(c, rt.handle()));
+    let kms_statuses = kms.as_ref().map(GrpcKms::statuses).unwrap_or_default();
+    for s in kms_statuses.iter().filter(|s| s.error.is_some()) {
+        if !ui.quiet {
+            eprintln!(
+                "atrest: warning: KMS plugin {} at {}: {}; its objects will be unreadable",
+                s.name,
+                s.endpoint,
+                s.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
     let bar = ui.progress();
     let mut progress = ProgressSink::new(&mut checked, bar.clone());
-    let plan = Plan { args: &args, config: config.as_ref(), config_info, filter: &filter, bar };
+    let plan = Plan {
+        args: &args,
+        config: config.as_ref(),
+        config_info,
+        filter: &filter,
+        kms: kms
+            .as_ref()
+            .map_or(&atrest::verdict::NO_KMS as &dyn KmsPlugin, |k| k as &dyn KmsPlugin),
+        kms_statuses,
+        rt: &rt,
+        bar,
+    };
     let result = match &args.source.snapshot {
         Some(path) => super::snapshot::scan(&plan, path, &mut progress),
         None => scan_etcd(&plan, &mut progress),
@@ -121,6 +153,10 @@ pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
     Ok(if failing > 0 || violations > 0 { Exit::Findings } else { Exit::Ok })
 }
 
+fn has_kms(config: &EncryptionConfig) -> bool {
+    config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
+}
+
 fn now_rfc3339() -> String {
     let secs = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     rfc3339_from_unix(i64::try_from(secs).unwrap_or(0)).unwrap_or_default()
@@ -132,13 +168,19 @@ pub(super) struct Plan<'a> {
     pub config: Option<&'a EncryptionConfig>,
     pub config_info: Option<(String, String)>,
     pub filter: &'a Filter,
+    /// KMS plugins for decryption.
+    pub kms: &'a dyn KmsPlugin,
+    /// What the KMS plugins said at connect, for the report header.
+    pub kms_statuses: Vec<PluginStatus>,
+    /// The runtime for etcd and KMS gRPC.
+    pub rt: &'a tokio::runtime::Runtime,
     /// The progress bar, to set its total when the source can count cheaply.
     pub bar: Option<indicatif::ProgressBar>,
 }
 
 impl Plan<'_> {
     pub fn judge<'p>(&'p self, prefix: &'p str) -> Judge<'p> {
-        Judge { prefix: prefix.as_bytes(), config: self.config, filter: self.filter }
+        Judge { prefix: prefix.as_bytes(), config: self.config, filter: self.filter, kms: self.kms }
     }
 }
 
@@ -168,12 +210,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         dial_timeout: args.source.dial_timeout,
         command_timeout: args.source.command_timeout,
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::source)?;
+    let rt = plan.rt;
     let mut source =
         rt.block_on(LiveSource::connect(opts)).map_err(|e| Failure::source(e.into()))?;
     let prefix = match &args.prefix {
@@ -188,6 +225,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         prefix: prefix.clone(),
         compacted_revision: None,
         integrity: None,
+        kms: plan.kms_statuses.clone(),
         encryption_config: plan.config_info.clone(),
     };
     if let Some(bar) = &plan.bar {
@@ -215,7 +253,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         .map_err(|e| Failure::source(e.into()))?;
         history = Some(h);
     }
-    scan_live(&rt, source, rev, &judge, header, history, sink).map_err(scan_failure)
+    scan_live(rt, source, rev, &judge, header, history, sink).map_err(scan_failure)
 }
 
 pub(super) fn scan_failure(e: ScanError) -> Failure {

@@ -50,6 +50,7 @@ pub(super) fn scan(
                 prefix: prefix.clone(),
                 compacted_revision: info.compacted_revision,
                 integrity: Some(integrity.as_str()),
+                kms: plan.kms_statuses.clone(),
                 encryption_config: plan.config_info.clone(),
             })
         };

@@ -22,6 +22,7 @@ pub(crate) mod aescbc;
 pub(crate) mod aesgcm;
 mod error;
 pub mod kms;
+pub mod kms_plugin;
 pub(crate) mod secretbox;
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::envelope::kms_plugin::PluginStatus;
 use crate::history::History;
 use crate::source::Restart;
 use crate::verdict::{Record, Status};
@@ -33,6 +34,8 @@ pub struct Header {
     pub compacted_revision: Option<i64>,
     /// Snapshot: trailer check.
     pub integrity: Option<&'static str>,
+    /// KMS plugins' Status/Version at connect.
+    pub kms: Vec<PluginStatus>,
 }
 
 impl Header {
@@ -46,6 +49,7 @@ impl Header {
             prefix: &self.prefix,
             compacted_revision: self.compacted_revision,
             integrity: self.integrity,
+            kms: (!self.kms.is_empty()).then_some(self.kms.as_slice()),
         }
     }
 
@@ -110,6 +114,8 @@ pub struct Summary {
     pub history: Option<History>,
     /// The revision scanned (for remediation advice).
     pub revision: i64,
+    /// Objects read through a KMS v1 provider and judged current.
+    pub kms_v1_current: u64,
 }
 
 impl Summary {
@@ -124,6 +130,12 @@ impl Summary {
                 self.skipped += 1;
                 return;
             }
+        }
+        if rec.status == Status::Current
+            && rec.encryption.as_ref().and_then(|e| e.kms_api_version)
+                == Some(crate::envelope::KmsApiVersion::V1)
+        {
+            self.kms_v1_current += 1;
         }
         // Records arrive in key order, so neighbours mostly share a group: count runs and touch
         // the map only when the group changes (this runs on the one thread that writes output).
@@ -152,6 +164,19 @@ impl Summary {
         }
     }
 
+    /// What the operator should know beyond the counts.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        if self.kms_v1_current > 0 {
+            notes.push(format!(
+                "{} objects are under KMS v1 and current: {}",
+                self.kms_v1_current,
+                crate::verdict::KMS_V1_NOTE
+            ));
+        }
+        notes
+    }
+
     /// The contract's `summary` object.
     pub fn to_wire(&self) -> wire::Summary<'_> {
         wire::Summary {
@@ -174,6 +199,7 @@ impl Summary {
                 })
                 .collect(),
             history: self.history.as_ref().map(|h| wire_history(h, self.revision)),
+            notes: self.notes(),
             compaction_restarts: self
                 .restarts
                 .iter()

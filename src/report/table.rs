@@ -140,6 +140,20 @@ impl<W: Write> ReportSink for TableSink<W> {
             )?;
         }
         writeln!(self.out, "Encryption: {config}")?;
+        for k in &h.kms {
+            let state = match (&k.error, &k.key_id) {
+                (Some(e), _) => format!("unreachable: {e}"),
+                (None, Some(id)) => {
+                    format!("healthz {}, key_id {id}", k.healthz.as_deref().unwrap_or("-"))
+                }
+                (None, None) => format!("version {}", k.version.as_deref().unwrap_or("-")),
+            };
+            writeln!(
+                self.out,
+                "KMS:        {} ({}) at {}: {state}",
+                k.name, k.api_version, k.endpoint
+            )?;
+        }
         for r in &s.restarts {
             writeln!(
                 self.out,
@@ -168,6 +182,9 @@ impl<W: Write> ReportSink for TableSink<W> {
             "\n{} keys: {} current, {} stale, {} unreadable, {} skipped",
             s.keys, s.current, s.stale, s.unreadable, s.skipped
         )?;
+        for note in s.notes() {
+            writeln!(self.out, "Note: {note}")?;
+        }
         if let Some(hist) = &s.history {
             write_history(&mut self.out, hist, s.revision)?;
         }

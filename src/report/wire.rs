@@ -25,6 +25,9 @@ pub struct Source<'a> {
     /// Snapshot: "sha256 ok" | "sha256 mismatch" | "absent (member db)".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<&'a str>,
+    /// KMS plugins: name, apiVersion, endpoint, healthz, version, keyId, error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kms: Option<&'a [crate::envelope::kms_plugin::PluginStatus]>,
 }
 
 /// `encryptionConfig` of the document.
@@ -135,6 +138,9 @@ pub struct Summary<'a> {
     pub skipped: u64,
     /// Grouped counts.
     pub by_resource: Vec<Group<'a>>,
+    /// What the operator should know beyond the counts (e.g. KMS v1 KEK rotations).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
     /// `--history`: what etcd's retained history still holds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub history: Option<History<'a>>,
