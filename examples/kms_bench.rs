@@ -6,7 +6,6 @@
 //!   kms_bench ENDPOINT COUNT DIR
 
 #[path = "../tests/harness/kms_plugin.rs"]
-#[allow(dead_code)]
 mod kms_plugin;
 
 use std::io::Read as _;
