@@ -19,6 +19,7 @@ pub mod reader;
 pub mod report;
 pub mod scan;
 pub mod source;
+pub mod storage_versions;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod verdict;

@@ -20,6 +20,7 @@
 mod cbor;
 mod facts;
 mod json;
+pub mod node;
 mod protobuf;
 #[cfg(test)]
 mod tests;

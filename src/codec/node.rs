@@ -1,0 +1,1 @@
+//! Node kubelet version (in progress).

@@ -1,0 +1,1 @@
+//! Expected storage versions of built-in resources (in progress).
