@@ -9,6 +9,7 @@
 
 pub mod codec;
 pub mod config;
+pub mod crd;
 pub mod diff;
 pub mod envelope;
 pub mod history;

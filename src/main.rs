@@ -14,6 +14,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         cli::Command::Scan(args) => cli::run_scan(*args, ui),
         cli::Command::Diff(args) => cli::run_diff(args),
+        cli::Command::Check(args) => cli::run_check(*args, ui),
     };
     match result {
         Ok(exit) => exit.into(),

@@ -34,6 +34,24 @@ pub enum ScanError {
     Prefix(String),
 }
 
+/// Runs `produce` and gathers everything it sends (for the small pre-pass ranges: CRDs, Nodes).
+pub fn collect(
+    produce: impl FnOnce(mpsc::Sender<Page>) -> Result<ScanStats, ScanError> + Send,
+) -> Result<Vec<crate::source::RawKv>, ScanError> {
+    let (tx, mut rx) = mpsc::channel::<Page>(PAGES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || produce(tx));
+        let mut kvs = Vec::new();
+        while let Some(page) = rx.blocking_recv() {
+            kvs.extend(page.kvs);
+        }
+        producer.join().map_err(|_| {
+            ScanError::Source(SourceError::Options("the source thread panicked".into()))
+        })??;
+        Ok(kvs)
+    })
+}
+
 /// Prefixes kube-apiserver deployments use: the default, and the one some distributions set.
 pub const KNOWN_PREFIXES: [&str; 2] = ["/registry/", "/kubernetes.io/"];
 
@@ -119,6 +137,9 @@ pub fn run(
         };
         debug_assert_eq!(summary.keys, stats.keys);
         summary.flush_run();
+        if let Some(versions) = judge.versions {
+            summary.set_crds(&versions.crds);
+        }
         summary.restarts = stats.restarts;
         summary.revision = revision;
         summary.history = history.map(|mut h| {

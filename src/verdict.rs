@@ -6,6 +6,7 @@
 
 use crate::codec::{self, Encoding, ObjectFacts};
 use crate::config::EncryptionConfig;
+use crate::crd::CrdIndex;
 use std::fmt;
 
 use crate::envelope::kms::{KmsPlugin, NoKmsPlugin};
@@ -125,6 +126,121 @@ pub struct Judge<'a> {
     pub filter: &'a Filter,
     /// Where KMS DEKs come from (the cluster's plugins, or [`NoKmsPlugin`]).
     pub kms: &'a dyn KmsPlugin,
+    /// Storage-version policy; None judges encryption only.
+    pub versions: Option<&'a Versions>,
+}
+
+/// What storage version each object should have: the built-in table for one Kubernetes minor
+/// release, and the CRDs found in etcd.
+#[derive(Debug, Default)]
+pub struct Versions {
+    /// Kubernetes 1.<minor> whose storage versions are expected.
+    pub minor: u32,
+    /// CRDs read from etcd before the scan.
+    pub crds: CrdIndex,
+}
+
+/// The built-in table (crate::storage_versions); wired when that table lands.
+fn expected_builtin(_group: &str, _resource: &str, _minor: u32) -> Option<&'static str> {
+    None
+}
+
+/// Groups whose objects are not custom resources although the group has a dot.
+fn is_builtin_group(group: &str) -> bool {
+    group.ends_with(".k8s.io") || group == "apiregistration.k8s.io"
+}
+
+impl Versions {
+    /// Sets `expected_api_version` and turns a wrong stored version into a finding. Only
+    /// records that decoded are judged.
+    fn judge(&self, rec: &mut Record) {
+        if !matches!(rec.status, Status::Current | Status::Stale) {
+            return;
+        }
+        let Some(stored) = rec.facts.api_version.clone() else { return };
+        let (group, resource) = (rec.info.group.as_str(), rec.info.resource.as_str());
+        if group.contains('.') && !is_builtin_group(group) {
+            self.judge_custom(rec, &stored);
+            return;
+        }
+        let Some(expected) = expected_builtin(group, resource, self.minor) else {
+            return;
+        };
+        rec.expected_api_version = Some(expected.to_owned());
+        if stored != expected {
+            rec.status = Status::Stale;
+            rec.reasons.push(format!(
+                "stored as {stored}, but kube-apiserver 1.{} writes {expected}",
+                self.minor
+            ));
+        }
+        // CRDs and APIServices are always JSON; other built-ins are written as protobuf.
+        if rec.encoding == Some(crate::codec::Encoding::Json)
+            && !matches!(resource, "customresourcedefinitions" | "apiservices")
+        {
+            rec.reasons.push("stored as JSON; a rewrite stores it as protobuf".to_owned());
+        }
+    }
+
+    /// Opens and decodes one value of `group/resource` as the scan would (for CRDs and Nodes
+    /// read before the scan).
+    pub fn plaintext_of(
+        judge: &Judge<'_>,
+        kv: &RawKv,
+        group: &str,
+        resource: &str,
+    ) -> Result<Vec<u8>, String> {
+        let transformer = match judge.config.and_then(|c| c.providers_for(group, resource)) {
+            Some(chain) => Transformer::Chain(chain),
+            None if judge.config.is_some() => Transformer::Bare,
+            None if envelope::is_enveloped(&kv.value) => {
+                return Err("encrypted, and no --encryption-config was given".to_owned());
+            }
+            None => return Ok(kv.value.clone()),
+        };
+        envelope::open_with_kms(&kv.value, &kv.key, transformer, judge.kms)
+            .map(|o| o.plaintext.to_vec())
+            .map_err(|u| u.error.to_string())
+    }
+
+    fn judge_custom(&self, rec: &mut Record, stored: &str) {
+        let (group, plural) = (rec.info.group.clone(), rec.info.resource.clone());
+        let Some(crd) = self.crds.get(&group, &plural) else {
+            rec.reasons.push(format!(
+                "no CustomResourceDefinition {plural}.{group} in etcd: the API server does not serve this object"
+            ));
+            return;
+        };
+        let version = stored.rsplit_once('/').map_or(stored, |(_, v)| v).to_owned();
+        if let Some(storage) = &crd.storage_version {
+            let expected = format!("{group}/{storage}");
+            if stored != expected {
+                rec.status = Status::Stale;
+                rec.reasons.push(format!(
+                    "stored as {stored}, but the CRD's storage version is {storage}"
+                ));
+            }
+            rec.expected_api_version = Some(expected);
+        }
+        if !crd.versions.contains(&version) {
+            rec.status = Status::Unreadable;
+            rec.reasons.push(format!(
+                "the CRD {} no longer has version {version}: the API server cannot convert this object",
+                crd.name
+            ));
+        } else if !crd.stored_versions.contains(&version) {
+            rec.reasons.push(format!(
+                "version {version} is missing from the CRD's status.storedVersions: a migrator may drop it while this object still uses it"
+            ));
+        }
+        // CBOR and JSON are both readable; a rewrite uses the server's current media type.
+        if rec.encoding == Some(crate::codec::Encoding::Cbor) {
+            rec.reasons.push(
+                "stored as CBOR; a rewrite stores JSON unless CBORServingAndStorage is on"
+                    .to_owned(),
+            );
+        }
+    }
 }
 
 impl fmt::Debug for dyn KmsPlugin + '_ {
@@ -186,6 +302,9 @@ impl Judge<'_> {
                     }
                 }
             }
+        }
+        if let Some(versions) = self.versions {
+            versions.judge(&mut rec);
         }
         rec.key = kv.key;
         rec

@@ -1,16 +1,19 @@
 //! Command line: clap structs spelled as in shared/docs/cli-contract.md (etcdctl's flags for the
 //! source), turned into a scan plan and run. The only place (with main.rs) that uses anyhow.
 
+mod check;
 mod diff;
 mod progress;
 mod scan;
 mod snapshot;
+mod versions;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+pub use check::run_check;
 pub use diff::run_diff;
 pub use progress::Ui;
 pub use scan::run_scan;
@@ -38,6 +41,9 @@ pub enum Command {
     /// Compare two scan reports (-o json or -o jsonl): what moved, appeared, disappeared or
     /// regressed.
     Diff(diff::DiffArgs),
+    /// Answer one question with the exit code: can-remove-key PROVIDER:KEYNAME,
+    /// can-remove-version GROUP/RESOURCE VERSION.
+    Check(Box<check::CheckArgs>),
 }
 
 /// Where the data comes from: a live etcd, with etcdctl's flags and environment.
@@ -104,6 +110,10 @@ pub struct ScanArgs {
     /// Only objects in this namespace; other keys are reported as skipped.
     #[arg(long, short = 'n')]
     pub namespace: Option<String>,
+    /// Judge built-in storage versions as kube-apiserver 1.NN writes them (default: the newest
+    /// kubelet version in the Node objects, else the newest release atrest knows).
+    #[arg(long, value_name = "1.NN")]
+    pub kube_version: Option<String>,
     /// Scan at this etcd revision instead of the current one (no restart if it is compacted).
     #[arg(long)]
     pub rev: Option<i64>,

@@ -24,7 +24,7 @@ use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{ScanError, detect_prefix, scan_live};
 use atrest::source::live::{LiveOptions, LiveSource};
-use atrest::verdict::{Filter, Judge};
+use atrest::verdict::{Filter, Judge, Versions};
 
 /// Runs `atrest scan` and returns the exit code.
 pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
@@ -74,45 +74,7 @@ pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
     }
     let mut tee = Tee(sinks);
     let mut checked = PolicySink::new(&policy, &mut tee);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::source)?;
-    // KMS plugins are asked for their Status once, before any object is read.
-    let kms = config.as_ref().filter(|c| has_kms(c)).map(|c| GrpcKms::connect(c, rt.handle()));
-    let kms_statuses = kms.as_ref().map(GrpcKms::statuses).unwrap_or_default();
-    for s in kms_statuses.iter().filter(|s| s.error.is_some()) {
-        if !ui.quiet {
-            eprintln!(
-                "atrest: warning: KMS plugin {} at {}: {}; its objects will be unreadable",
-                s.name,
-                s.endpoint,
-                s.error.as_deref().unwrap_or_default()
-            );
-        }
-    }
-    let bar = ui.progress();
-    let mut progress = ProgressSink::new(&mut checked, bar.clone());
-    let plan = Plan {
-        args: &args,
-        config: config.as_ref(),
-        config_info,
-        filter: &filter,
-        kms: kms
-            .as_ref()
-            .map_or(&atrest::verdict::NO_KMS as &dyn KmsPlugin, |k| k as &dyn KmsPlugin),
-        kms_statuses,
-        rt: &rt,
-        bar,
-    };
-    let result = match &args.source.snapshot {
-        Some(path) => super::snapshot::scan(&plan, path, &mut progress),
-        None => scan_etcd(&plan, &mut progress),
-    };
-    progress.done();
-    drop(progress);
+    let result = scan_into(&args, config.as_ref(), config_info, &filter, ui, &mut checked);
     let summary = match result {
         Ok(s) => s,
         Err(Failure { error, .. })
@@ -162,6 +124,56 @@ fn now_rfc3339() -> String {
     rfc3339_from_unix(i64::try_from(secs).unwrap_or(0)).unwrap_or_default()
 }
 
+/// Runs one scan of `args`' source into `sink` (KMS plugins connected, progress shown).
+pub(super) fn scan_into(
+    args: &ScanArgs,
+    config: Option<&EncryptionConfig>,
+    config_info: Option<(String, String)>,
+    filter: &Filter,
+    ui: Ui,
+    sink: &mut dyn ReportSink,
+) -> Result<Summary, Failure> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::source)?;
+    // KMS plugins are asked for their Status once, before any object is read.
+    let kms = config.filter(|c| has_kms(c)).map(|c| GrpcKms::connect(c, rt.handle()));
+    let kms_statuses = kms.as_ref().map(GrpcKms::statuses).unwrap_or_default();
+    for s in kms_statuses.iter().filter(|s| s.error.is_some()) {
+        if !ui.quiet {
+            eprintln!(
+                "atrest: warning: KMS plugin {} at {}: {}; its objects will be unreadable",
+                s.name,
+                s.endpoint,
+                s.error.as_deref().unwrap_or_default()
+            );
+        }
+    }
+    let bar = ui.progress();
+    let mut progress = ProgressSink::new(sink, bar.clone());
+    let plan = Plan {
+        args,
+        config,
+        config_info,
+        filter,
+        kms: kms
+            .as_ref()
+            .map_or(&atrest::verdict::NO_KMS as &dyn KmsPlugin, |k| k as &dyn KmsPlugin),
+        kms_statuses,
+        rt: &rt,
+        bar,
+    };
+    let result = match &args.source.snapshot {
+        Some(path) => super::snapshot::scan(&plan, path, &mut progress),
+        None => scan_etcd(&plan, &mut progress),
+    };
+    progress.done();
+    result
+}
+
 /// What every source needs to run a scan.
 pub(super) struct Plan<'a> {
     pub args: &'a ScanArgs,
@@ -179,8 +191,14 @@ pub(super) struct Plan<'a> {
 }
 
 impl Plan<'_> {
-    pub fn judge<'p>(&'p self, prefix: &'p str) -> Judge<'p> {
-        Judge { prefix: prefix.as_bytes(), config: self.config, filter: self.filter, kms: self.kms }
+    pub fn judge<'p>(&'p self, prefix: &'p str, versions: Option<&'p Versions>) -> Judge<'p> {
+        Judge {
+            prefix: prefix.as_bytes(),
+            config: self.config,
+            filter: self.filter,
+            kms: self.kms,
+            versions,
+        }
     }
 }
 
@@ -217,6 +235,13 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         Some(p) => normalize_prefix(p),
         None => rt.block_on(detect_prefix(&mut source)).map_err(scan_failure)?,
     };
+    let basis = {
+        let judge = plan.judge(&prefix, None);
+        super::versions::plan(&judge, &prefix, args.kube_version.as_deref(), &mut |p, tx| {
+            Ok(rt.block_on(source.scan(&p, args.rev, tx))?)
+        })
+        .map_err(scan_failure)?
+    };
     let header = Header {
         source_kind: "etcd",
         endpoints: args.source.endpoints.clone(),
@@ -226,6 +251,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         compacted_revision: None,
         integrity: None,
         kms: plan.kms_statuses.clone(),
+        kube_version: Some((basis.versions.minor, basis.basis.clone())),
         encryption_config: plan.config_info.clone(),
     };
     if let Some(bar) = &plan.bar {
@@ -234,7 +260,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
             super::progress::set_total(bar, u64::try_from(total).unwrap_or(0));
         }
     }
-    let judge = plan.judge(&prefix);
+    let judge = plan.judge(&prefix, Some(&basis.versions));
     let mut rev = args.rev;
     let mut history = None;
     if args.history {

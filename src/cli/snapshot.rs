@@ -31,7 +31,14 @@ pub(super) fn scan(
         Some(p) => normalize_prefix(p),
         None => detect_prefix(&snap, rev).map_err(scan_failure)?,
     };
-    let judge = plan.judge(&prefix);
+    let basis = {
+        let judge = plan.judge(&prefix, None);
+        super::versions::plan(&judge, &prefix, args.kube_version.as_deref(), &mut |p, tx| {
+            snap.scan(&p, Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
+        })
+        .map_err(scan_failure)?
+    };
+    let judge = plan.judge(&prefix, Some(&basis.versions));
     let history =
         if args.history { Some(history(&snap, &judge, rev).map_err(failure)?) } else { None };
     std::thread::scope(|scope| {
@@ -51,6 +58,7 @@ pub(super) fn scan(
                 compacted_revision: info.compacted_revision,
                 integrity: Some(integrity.as_str()),
                 kms: plan.kms_statuses.clone(),
+                kube_version: Some((basis.versions.minor, basis.basis.clone())),
                 encryption_config: plan.config_info.clone(),
             })
         };

@@ -10,6 +10,7 @@ pub mod wire;
 use std::collections::BTreeMap;
 use std::io;
 
+use crate::crd::{CrdIndex, CrdUsage};
 use crate::envelope::kms_plugin::PluginStatus;
 use crate::history::History;
 use crate::source::Restart;
@@ -36,6 +37,8 @@ pub struct Header {
     pub integrity: Option<&'static str>,
     /// KMS plugins' Status/Version at connect.
     pub kms: Vec<PluginStatus>,
+    /// Kubernetes minor release whose storage versions were expected, and why that one.
+    pub kube_version: Option<(u32, String)>,
 }
 
 impl Header {
@@ -50,6 +53,8 @@ impl Header {
             compacted_revision: self.compacted_revision,
             integrity: self.integrity,
             kms: (!self.kms.is_empty()).then_some(self.kms.as_slice()),
+            kube_version: self.kube_version.as_ref().map(|(m, _)| format!("1.{m}")),
+            kube_version_basis: self.kube_version.as_ref().map(|(_, b)| b.as_str()),
         }
     }
 
@@ -116,6 +121,56 @@ pub struct Summary {
     pub revision: i64,
     /// Objects read through a KMS v1 provider and judged current.
     pub kms_v1_current: u64,
+    /// Custom resources per (group, plural) per stored version.
+    pub cr_versions: BTreeMap<(String, String), CrdUsage>,
+    /// The CRDs found in etcd and what their objects use (set at the end of a scan).
+    pub crds: Vec<CrdReport>,
+}
+
+/// One CRD in the summary: its versions and what its objects actually use.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CrdReport {
+    /// `<plural>.<group>`.
+    pub name: String,
+    /// The `storage: true` version.
+    pub storage_version: Option<String>,
+    /// `status.storedVersions`.
+    pub stored_versions: Vec<String>,
+    /// Version → objects stored at it.
+    pub versions_in_use: BTreeMap<String, u64>,
+    /// storedVersions entries no object uses (safe to trim).
+    pub trimmable: Vec<String>,
+    /// Versions in use that storedVersions does not list (dangerous).
+    pub unlisted_in_use: Vec<String>,
+    /// What is wrong with the CRD itself.
+    pub problem: Option<String>,
+}
+
+impl Summary {
+    /// Builds the CRD section from the CRDs read before the scan.
+    pub fn set_crds(&mut self, index: &CrdIndex) {
+        self.crds = index
+            .all()
+            .into_iter()
+            .map(|crd| {
+                let usage = self
+                    .cr_versions
+                    .get(&(crd.group.clone(), crd.plural.clone()))
+                    .cloned()
+                    .unwrap_or_default();
+                CrdReport {
+                    name: crd.name.clone(),
+                    storage_version: crd.storage_version.clone(),
+                    stored_versions: crd.stored_versions.clone(),
+                    trimmable: usage.trimmable(crd),
+                    unlisted_in_use: usage.unlisted(crd),
+                    versions_in_use: usage.versions_in_use,
+                    problem: crd.problem.clone(),
+                }
+            })
+            .collect();
+    }
 }
 
 impl Summary {
@@ -130,6 +185,18 @@ impl Summary {
                 self.skipped += 1;
                 return;
             }
+        }
+        if rec.info.group.contains('.')
+            && let Some((_, version)) =
+                rec.facts.api_version.as_deref().and_then(|a| a.split_once('/'))
+        {
+            *self
+                .cr_versions
+                .entry((rec.info.group.clone(), rec.info.resource.clone()))
+                .or_default()
+                .versions_in_use
+                .entry(version.to_owned())
+                .or_default() += 1;
         }
         if rec.status == Status::Current
             && rec.encryption.as_ref().and_then(|e| e.kms_api_version)
@@ -200,6 +267,7 @@ impl Summary {
                 .collect(),
             history: self.history.as_ref().map(|h| wire_history(h, self.revision)),
             notes: self.notes(),
+            crds: &self.crds,
             compaction_restarts: self
                 .restarts
                 .iter()

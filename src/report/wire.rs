@@ -25,6 +25,12 @@ pub struct Source<'a> {
     /// Snapshot: "sha256 ok" | "sha256 mismatch" | "absent (member db)".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<&'a str>,
+    /// Kubernetes release whose storage versions are expected ("1.31").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// Why that release (flag, Node objects, or the default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kube_version_basis: Option<&'a str>,
     /// KMS plugins: name, apiVersion, endpoint, healthz, version, keyId, error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms: Option<&'a [crate::envelope::kms_plugin::PluginStatus]>,
@@ -138,6 +144,9 @@ pub struct Summary<'a> {
     pub skipped: u64,
     /// Grouped counts.
     pub by_resource: Vec<Group<'a>>,
+    /// CRDs found in etcd: storage version, storedVersions, versions in use, what can be trimmed.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    pub crds: &'a [super::CrdReport],
     /// What the operator should know beyond the counts (e.g. KMS v1 KEK rotations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
