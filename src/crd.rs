@@ -84,11 +84,11 @@ impl Crd {
         let mut versions: Vec<String> = raw.spec.versions.iter().map(|v| v.name.clone()).collect();
         let mut storage: Vec<String> =
             raw.spec.versions.iter().filter(|v| v.storage).map(|v| v.name.clone()).collect();
-        if versions.is_empty() {
-            if let Some(v) = raw.spec.version {
-                versions.push(v.clone());
-                storage.push(v);
-            }
+        if versions.is_empty()
+            && let Some(v) = raw.spec.version
+        {
+            versions.push(v.clone());
+            storage.push(v);
         }
         let name = raw
             .metadata
