@@ -14,3 +14,4 @@ mod scan_golden;
 mod scan_live;
 mod scan_snapshot;
 mod snapshot_reader;
+mod storage_versions;

@@ -169,6 +169,11 @@ impl Summary {
                     problem: crd.problem.clone(),
                 }
             })
+            .chain(index.unreadable.iter().map(|(key, why)| CrdReport {
+                name: key.clone(),
+                problem: Some(format!("cannot read this CRD: {why}")),
+                ..CrdReport::default()
+            }))
             .collect();
     }
 }
