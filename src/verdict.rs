@@ -140,11 +140,6 @@ pub struct Versions {
     pub crds: CrdIndex,
 }
 
-/// The built-in table (crate::storage_versions); wired when that table lands.
-fn expected_builtin(_group: &str, _resource: &str, _minor: u32) -> Option<&'static str> {
-    None
-}
-
 /// Groups whose objects are not custom resources although the group has a dot.
 fn is_builtin_group(group: &str) -> bool {
     group.ends_with(".k8s.io") || group == "apiregistration.k8s.io"
@@ -163,7 +158,9 @@ impl Versions {
             self.judge_custom(rec, &stored);
             return;
         }
-        let Some(expected) = expected_builtin(group, resource, self.minor) else {
+        let Some(expected) =
+            crate::storage_versions::expected_api_version(group, resource, self.minor)
+        else {
             return;
         };
         rec.expected_api_version = Some(expected.to_owned());

@@ -151,3 +151,89 @@ fn check_can_remove_version_and_key() {
     assert_eq!(check(&["can-remove-key", "aescbc:key1"]).code, 0);
     assert_eq!(check(&["can-remove-key", "nonsense"]).code, 2);
 }
+
+fn node(kubelet: &str) -> Vec<u8> {
+    use atrest::pb::runtime::{
+        NodeHead, NodeStatus, NodeSystemInfo, ObjectHead, ObjectMeta, TypeMeta, Unknown,
+    };
+    use prost::Message;
+    // A Node message's fields 1 (metadata) and 3 (status), concatenated as the real type has them.
+    let mut raw =
+        ObjectHead { metadata: Some(ObjectMeta { name: Some("n1".into()), ..Default::default() }) }
+            .encode_to_vec();
+    raw.extend(
+        NodeHead {
+            status: Some(NodeStatus {
+                node_info: Some(NodeSystemInfo { kubelet_version: Some(kubelet.into()) }),
+            }),
+        }
+        .encode_to_vec(),
+    );
+    let unknown = Unknown {
+        type_meta: Some(TypeMeta { api_version: Some("v1".into()), kind: Some("Node".into()) }),
+        raw: Some(raw.into()),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
+    };
+    [b"k8s\0".to_vec(), unknown.encode_to_vec()].concat()
+}
+
+#[test]
+fn built_ins_at_old_and_current_versions() {
+    let etcd = Etcd::start();
+    let payload = |f: &str| std::fs::read(golden_dir().join("payloads").join(f)).unwrap();
+    etcd.put_all(&[
+        (
+            "/registry/horizontalpodautoscalers/team/old",
+            payload("autoscaling.v1.HorizontalPodAutoscaler.pb"),
+        ),
+        (
+            "/registry/horizontalpodautoscalers/team/new",
+            payload("autoscaling.v2.HorizontalPodAutoscaler.pb"),
+        ),
+        (
+            "/registry/flowschemas/old",
+            payload("flowcontrol.apiserver.k8s.io.v1beta3.FlowSchema.pb"),
+        ),
+        ("/registry/flowschemas/new", payload("flowcontrol.apiserver.k8s.io.v1.FlowSchema.pb")),
+        ("/registry/configmaps/team/as-json", payload("core.v1.ConfigMap.json")),
+        ("/registry/minions/n1", node("v1.31.4")),
+        ("/registry/minions/n2", node("v1.30.9")),
+    ]);
+    // The release comes from the newest kubelet in the Node objects.
+    let doc = scan(&etcd, &[]);
+    assert_eq!(doc["source"]["kubeVersion"], "1.31");
+    assert!(
+        doc["source"]["kubeVersionBasis"].as_str().unwrap().contains("v1.31.4"),
+        "{}",
+        doc["source"]
+    );
+    let old = record(&doc, "/registry/horizontalpodautoscalers/team/old");
+    assert_eq!(
+        (old["status"].as_str(), old["expectedApiVersion"].as_str()),
+        (Some("stale"), Some("autoscaling/v2")),
+        "{old}"
+    );
+    assert!(
+        old["reasons"].to_string().contains("kube-apiserver 1.31 writes autoscaling/v2"),
+        "{old}"
+    );
+    assert_eq!(record(&doc, "/registry/horizontalpodautoscalers/team/new")["status"], "current");
+    assert_eq!(record(&doc, "/registry/flowschemas/old")["status"], "stale");
+    assert_eq!(record(&doc, "/registry/flowschemas/new")["status"], "current");
+    let json = record(&doc, "/registry/configmaps/team/as-json");
+    assert_eq!(json["status"], "current");
+    assert!(json["reasons"].to_string().contains("protobuf"), "{json}");
+
+    // --kube-version wins; at 1.25 HPA was still stored as autoscaling/v1.
+    let at25 = scan(&etcd, &["--kube-version=1.25"]);
+    assert_eq!(at25["source"]["kubeVersionBasis"], "--kube-version");
+    assert_eq!(record(&at25, "/registry/horizontalpodautoscalers/team/old")["status"], "current");
+    assert_eq!(record(&at25, "/registry/horizontalpodautoscalers/team/new")["status"], "stale");
+    let bad = atrest([
+        "scan".to_owned(),
+        format!("--endpoints={}", etcd.endpoint),
+        "--kube-version=2.0".into(),
+    ]);
+    assert_eq!(bad.code, 2, "{}", bad.stderr);
+}

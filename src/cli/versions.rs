@@ -62,14 +62,5 @@ pub fn plan(
     Ok(Basis { versions: Versions { minor, crds }, basis })
 }
 
-fn parse_minor(v: &str) -> Option<u32> {
-    let _ = v;
-    None
-}
-
-// Shims until the storage-version table lands (switched to atrest::storage_versions).
-const OLDEST_MINOR: u32 = 24;
-const NEWEST_MINOR: u32 = 37;
-fn kubelet_version(_: &[u8]) -> Option<String> {
-    None
-}
+use atrest::codec::node::kubelet_version;
+use atrest::storage_versions::{NEWEST_MINOR, OLDEST_MINOR, parse_kube_version as parse_minor};
