@@ -15,18 +15,9 @@ use rayon::prelude::*;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+use crate::harness::golden::{CONFIGS, config_text, manifest};
 use crate::harness::kms_plugin::{Failure, KmsPluginServer};
 
-const GOLDEN_SOCKET: &str = "unix:///tmp/atrest-golden-kms.sock";
-const CONFIGS: [&str; 7] = [
-    "config-before.yaml",
-    "config-after.yaml",
-    "config-aesgcm.yaml",
-    "config-secretbox.yaml",
-    "config-kms.yaml",
-    "config-kms-v1.yaml",
-    "config-identity.yaml",
-];
 const KMS_CASES: [&str; 6] = [
     "kms1-gcm",
     "kms1-legacy-cbc",
@@ -42,13 +33,7 @@ fn runtime() -> tokio::runtime::Runtime {
 
 /// A golden config with its placeholder socket pointed at `server`.
 fn golden_config(name: &str, server: &KmsPluginServer) -> EncryptionConfig {
-    let path = golden_dir().join("envelopes").join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set ATREST_GOLDEN_DIR)", path.display()));
-    let rewritten = text.replace(GOLDEN_SOCKET, &server.endpoint());
-    let copy = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(copy.path(), &rewritten).unwrap();
-    EncryptionConfig::from_bytes(&std::fs::read(copy.path()).unwrap()).unwrap()
+    EncryptionConfig::from_bytes(config_text(name, server).as_bytes()).unwrap()
 }
 
 /// One rule for secrets with the given provider YAML (indented as a list item under providers).
@@ -77,13 +62,6 @@ fn kms_v1_config(server: &KmsPluginServer, cachesize: Option<i32>) -> Encryption
 
 fn secrets_chain(config: &EncryptionConfig) -> &[Provider] {
     config.providers_for("", "secrets").unwrap()
-}
-
-fn manifest() -> Vec<Value> {
-    let path = golden_dir().join("envelopes/MANIFEST.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set ATREST_GOLDEN_DIR)", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 fn verdict(r: &Result<Opened<'_>, Unreadable>) -> &'static str {

@@ -8,33 +8,8 @@ use serde_json::Value;
 
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
+use crate::harness::golden::{CONFIGS, config_file, manifest};
 use crate::harness::kms_plugin::KmsPluginServer;
-
-/// The golden configs name a placeholder KMS socket; point them at our test plugin.
-fn config_for(config: &str, dir: &std::path::Path, plugin: &KmsPluginServer) -> std::path::PathBuf {
-    let text = std::fs::read_to_string(golden_dir().join("envelopes").join(config)).unwrap();
-    let path = dir.join(config);
-    std::fs::write(&path, text.replace("unix:///tmp/atrest-golden-kms.sock", &plugin.endpoint()))
-        .unwrap();
-    path
-}
-
-const CONFIGS: [&str; 7] = [
-    "config-before.yaml",
-    "config-after.yaml",
-    "config-aesgcm.yaml",
-    "config-secretbox.yaml",
-    "config-kms.yaml",
-    "config-kms-v1.yaml",
-    "config-identity.yaml",
-];
-
-fn manifest() -> Vec<Value> {
-    let path = golden_dir().join("envelopes/MANIFEST.jsonl");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (set ATREST_GOLDEN_DIR)", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-}
 
 fn load_golden(etcd: &Etcd, cases: &[Value]) {
     let dir = golden_dir().join("envelopes");
@@ -79,7 +54,7 @@ fn every_golden_envelope_under_every_config() {
     let plugin = KmsPluginServer::golden();
     let mut mismatches = Vec::new();
     for config in CONFIGS {
-        let cfg = config_for(config, etcd.dir(), &plugin);
+        let cfg = config_file(config, etcd.dir(), &plugin);
         let (code, doc) = scan_json(&etcd, &[&format!("--encryption-config={}", cfg.display())]);
         assert_eq!(code, 1, "{config}: findings exist, so exit 1");
         let records = by_key(&doc);

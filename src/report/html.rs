@@ -273,15 +273,9 @@ fn write_top(out: &mut impl Write, h: &Header, generated_at: &str) -> io::Result
     writeln!(out, "<dt>Generated</dt><dd>{}</dd>\n</dl>\n</header>", Esc(generated_at))
 }
 
-fn write_totals(out: &mut impl Write, s: &Summary) -> io::Result<()> {
-    out.write_all(b"<section class=\"totals\">\n")?;
-    for (class, label, n) in [
-        ("keys", "keys", s.keys),
-        ("current", "current", s.current),
-        ("stale", "stale", s.stale),
-        ("unreadable", "unreadable", s.unreadable),
-        ("skipped", "skipped", s.skipped),
-    ] {
+/// Big-number cards: (CSS class, label, count).
+fn stat_cards(out: &mut impl Write, cards: &[(&str, &str, u64)]) -> io::Result<()> {
+    for &(class, label, n) in cards {
         let zero = if n == 0 { " zero" } else { "" };
         writeln!(
             out,
@@ -290,6 +284,21 @@ fn write_totals(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             thousands(n)
         )?;
     }
+    Ok(())
+}
+
+fn write_totals(out: &mut impl Write, s: &Summary) -> io::Result<()> {
+    out.write_all(b"<section class=\"totals\">\n")?;
+    stat_cards(
+        out,
+        &[
+            ("keys", "keys", s.keys),
+            ("current", "current", s.current),
+            ("stale", "stale", s.stale),
+            ("unreadable", "unreadable", s.unreadable),
+            ("skipped", "skipped", s.skipped),
+        ],
+    )?;
     out.write_all(b"</section>\n")?;
     let findings = s.stale + s.unreadable;
     if findings == 0 {
@@ -571,19 +580,14 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
          history until compaction, in free pages until defrag, and in every backup taken \
          before.</p>\n<div class=\"totals three\">"
     )?;
-    for (class, label, n) in [
-        ("keys", "retained revisions", h.retained_revisions),
-        ("skipped", "superseded", h.superseded_revisions),
-        ("unreadable", "exposing plaintext or retired keys", h.exposed_revisions),
-    ] {
-        let zero = if n == 0 { " zero" } else { "" };
-        writeln!(
-            out,
-            "<div class=\"stat {class}{zero}\"><div class=\"n\">{}</div>\
-             <div class=\"l\">{label}</div></div>",
-            thousands(n)
-        )?;
-    }
+    stat_cards(
+        out,
+        &[
+            ("keys", "retained revisions", h.retained_revisions),
+            ("skipped", "superseded", h.superseded_revisions),
+            ("unreadable", "exposing plaintext or retired keys", h.exposed_revisions),
+        ],
+    )?;
     out.write_all(b"</div>\n")?;
     if !h.groups.is_empty() {
         writeln!(
