@@ -140,6 +140,9 @@ impl<W: Write> ReportSink for TableSink<W> {
             )?;
         }
         writeln!(self.out, "Encryption: {config}")?;
+        if let Some((minor, basis)) = &h.kube_version {
+            writeln!(self.out, "Versions:   as kube-apiserver 1.{minor} stores them ({basis})")?;
+        }
         for k in &h.kms {
             let state = match (&k.error, &k.key_id) {
                 (Some(e), _) => format!("unreachable: {e}"),
