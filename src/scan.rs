@@ -29,9 +29,9 @@ pub enum ScanError {
     /// Writing the report failed (a closed pipe is not an error for the user).
     #[error("writing the report")]
     Output(#[source] io::Error),
-    /// The prefix could not be detected (exit 2).
+    /// The user must say more (an ambiguous prefix, a bad --kube-version): exit 2.
     #[error("{0}")]
-    Prefix(String),
+    Usage(String),
 }
 
 /// Runs `produce` and gathers everything it sends (for the small pre-pass ranges: CRDs, Nodes).
@@ -71,11 +71,11 @@ pub async fn detect_prefix(source: &mut LiveSource) -> Result<String, ScanError>
 pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
     match found {
         [(p, _)] => Ok((*p).to_owned()),
-        [] => Err(ScanError::Prefix(format!(
+        [] => Err(ScanError::Usage(format!(
             "no keys under {}; pass --prefix (kube-apiserver's --etcd-prefix)",
             KNOWN_PREFIXES.join(" or ")
         ))),
-        many => Err(ScanError::Prefix(format!(
+        many => Err(ScanError::Usage(format!(
             "keys under several prefixes ({}); pass --prefix (kube-apiserver's --etcd-prefix)",
             many.iter().map(|(p, n)| format!("{p}: {n} keys")).collect::<Vec<_>>().join(", ")
         ))),

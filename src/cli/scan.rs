@@ -284,7 +284,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
 
 pub(super) fn scan_failure(e: ScanError) -> Failure {
     match e {
-        ScanError::Prefix(_) => Failure::usage(e.into()),
+        ScanError::Usage(_) => Failure::usage(e.into()),
         other => Failure::source(other.into()),
     }
 }

@@ -32,7 +32,7 @@ pub fn plan(
     let (minor, basis) = match kube_version {
         Some(v) => (
             parse_minor(v).ok_or_else(|| {
-                ScanError::Prefix(format!(
+                ScanError::Usage(format!(
                     "--kube-version {v}: expected 1.{}–1.{}",
                     OLDEST_MINOR, NEWEST_MINOR
                 ))
