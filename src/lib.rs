@@ -11,6 +11,7 @@ pub mod codec;
 pub mod config;
 pub mod crd;
 pub mod diff;
+pub mod discovery;
 pub mod envelope;
 pub mod history;
 pub mod keyspace;

@@ -82,6 +82,15 @@ pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
     }
 }
 
+/// Report sections computed outside the per-key pipeline.
+#[derive(Debug, Default)]
+pub struct Extras {
+    /// `--history`.
+    pub history: Option<History>,
+    /// `--kubeconfig`: the API server's discovery, or why it could not be read.
+    pub server: Option<Result<crate::discovery::ServerDiscovery, String>>,
+}
+
 /// Runs the pipeline: `produce` (on its own thread) fills the channel with pages in key order;
 /// this thread judges each page on the rayon pool and writes every record to `sink`.
 /// The header is made when the first page arrives (so work such as a checksum can finish
@@ -89,7 +98,7 @@ pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
 pub fn run(
     judge: &Judge<'_>,
     header: impl FnOnce() -> Result<Header, ScanError>,
-    history: Option<History>,
+    extras: Extras,
     sink: &mut dyn ReportSink,
     produce: impl FnOnce(mpsc::Sender<Page>) -> Result<ScanStats, ScanError> + Send,
 ) -> Result<Summary, ScanError> {
@@ -142,7 +151,10 @@ pub fn run(
         }
         summary.restarts = stats.restarts;
         summary.revision = revision;
-        summary.history = history.map(|mut h| {
+        if let Some(server) = extras.server {
+            summary.set_discovery(server, judge);
+        }
+        summary.history = extras.history.map(|mut h| {
             h.finish(summary.keys);
             h
         });
@@ -158,14 +170,14 @@ pub fn scan_live(
     rev: Option<i64>,
     judge: &Judge<'_>,
     header: Header,
-    history: Option<History>,
+    extras: Extras,
     sink: &mut dyn ReportSink,
 ) -> Result<Summary, ScanError> {
     let prefix = header.prefix.clone().into_bytes();
     run(
         judge,
         move || Ok(header),
-        history,
+        extras,
         sink,
         move |tx| Ok(rt.block_on(source.scan(&prefix, rev, tx))?),
     )

@@ -163,6 +163,8 @@ pub fn run_check(args: CheckArgs, ui: Ui) -> Result<Exit, Failure> {
         resources: Vec::new(),
         namespace: None,
         kube_version: args.kube_version,
+        kubeconfig: None,
+        context: None,
         rev: args.rev,
         all: false,
         history: false,

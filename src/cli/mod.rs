@@ -114,6 +114,13 @@ pub struct ScanArgs {
     /// kubelet version in the Node objects, else the newest release atrest knows).
     #[arg(long, value_name = "1.NN")]
     pub kube_version: Option<String>,
+    /// Cross-check the storage versions with the live API server's discovery
+    /// (storageVersionHash) through this kubeconfig.
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context to use (default: its current context).
+    #[arg(long, requires = "kubeconfig")]
+    pub context: Option<String>,
     /// Scan at this etcd revision instead of the current one (no restart if it is compacted).
     #[arg(long)]
     pub rev: Option<i64>,

@@ -22,7 +22,7 @@ use atrest::report::json::{JsonSink, JsonlSink, YamlSink};
 use atrest::report::prometheus::{MetricsFile, PrometheusSink, Tee};
 use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
 use atrest::report::{Header, ReportSink, Summary};
-use atrest::scan::{ScanError, detect_prefix, scan_live};
+use atrest::scan::{Extras, ScanError, detect_prefix, scan_live};
 use atrest::source::live::{LiveOptions, LiveSource};
 use atrest::verdict::{Filter, Judge, Versions};
 
@@ -152,6 +152,14 @@ pub(super) fn scan_into(
             );
         }
     }
+    let server = args.kubeconfig.as_deref().map(|path| {
+        rt.block_on(atrest::discovery::fetch(path, args.context.as_deref())).map_err(|e| {
+            if !ui.quiet {
+                eprintln!("atrest: warning: no discovery cross-check: {e}");
+            }
+            e.to_string()
+        })
+    });
     let bar = ui.progress();
     let mut progress = ProgressSink::new(sink, bar.clone());
     let plan = Plan {
@@ -164,6 +172,7 @@ pub(super) fn scan_into(
             .map_or(&atrest::verdict::NO_KMS as &dyn KmsPlugin, |k| k as &dyn KmsPlugin),
         kms_statuses,
         rt: &rt,
+        server,
         bar,
     };
     let result = match &args.source.snapshot {
@@ -186,6 +195,8 @@ pub(super) struct Plan<'a> {
     pub kms_statuses: Vec<PluginStatus>,
     /// The runtime for etcd and KMS gRPC.
     pub rt: &'a tokio::runtime::Runtime,
+    /// `--kubeconfig`: discovery read before the scan.
+    pub server: Option<Result<atrest::discovery::ServerDiscovery, String>>,
     /// The progress bar, to set its total when the source can count cheaply.
     pub bar: Option<indicatif::ProgressBar>,
 }
@@ -279,7 +290,8 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         .map_err(|e| Failure::source(e.into()))?;
         history = Some(h);
     }
-    scan_live(rt, source, rev, &judge, header, history, sink).map_err(scan_failure)
+    let extras = Extras { history, server: plan.server.clone() };
+    scan_live(rt, source, rev, &judge, header, extras, sink).map_err(scan_failure)
 }
 
 pub(super) fn scan_failure(e: ScanError) -> Failure {

@@ -9,7 +9,7 @@ use crate::exit::Failure;
 use atrest::history::History;
 use atrest::keyspace::normalize_prefix;
 use atrest::report::{Header, ReportSink, Summary};
-use atrest::scan::{KNOWN_PREFIXES, ScanError, run};
+use atrest::scan::{Extras, KNOWN_PREFIXES, ScanError, run};
 use atrest::source::SourceError;
 use atrest::source::snapshot::{Snapshot, SnapshotError};
 use atrest::verdict::Judge;
@@ -62,7 +62,8 @@ pub(super) fn scan(
                 encryption_config: plan.config_info.clone(),
             })
         };
-        run(&judge, header, history, sink, |tx| {
+        let extras = Extras { history, server: plan.server.clone() };
+        run(&judge, header, extras, sink, |tx| {
             snap.scan(prefix.as_bytes(), Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
         })
         .map_err(scan_failure)

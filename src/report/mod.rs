@@ -11,9 +11,11 @@ use std::collections::BTreeMap;
 use std::io;
 
 use crate::crd::{CrdIndex, CrdUsage};
+use crate::discovery::{Comparison, Found, ServerDiscovery, compare};
 use crate::envelope::kms_plugin::PluginStatus;
 use crate::history::History;
 use crate::source::Restart;
+use crate::verdict::Judge;
 use crate::verdict::{Record, Status};
 
 /// What was scanned, known once the first page has pinned the revision.
@@ -79,6 +81,8 @@ pub struct GroupKey {
     pub key_name: Option<String>,
     /// Stored apiVersion.
     pub api_version: Option<String>,
+    /// Stored kind (with the apiVersion, what discovery's storageVersionHash is made of).
+    pub kind: Option<String>,
     /// Status.
     pub status: Status,
 }
@@ -90,6 +94,7 @@ impl GroupKey {
             && self.provider == enc.map(|e| e.provider.as_str())
             && self.key_name.as_deref() == enc.and_then(|e| e.key_name.as_deref())
             && self.api_version == rec.facts.api_version
+            && self.kind == rec.facts.kind
             && self.resource == rec.info.resource
             && self.group == rec.info.group
     }
@@ -125,6 +130,8 @@ pub struct Summary {
     pub cr_versions: BTreeMap<(String, String), CrdUsage>,
     /// The CRDs found in etcd and what their objects use (set at the end of a scan).
     pub crds: Vec<CrdReport>,
+    /// `--kubeconfig`: the comparison with the API server's discovery, or why there is none.
+    pub discovery: Option<Result<Vec<Comparison>, String>>,
 }
 
 /// One CRD in the summary: its versions and what its objects actually use.
@@ -148,6 +155,34 @@ pub struct CrdReport {
 }
 
 impl Summary {
+    /// Compares what the scan found with the API server's storageVersionHash per resource.
+    pub fn set_discovery(&mut self, server: Result<ServerDiscovery, String>, judge: &Judge<'_>) {
+        self.discovery = Some(server.map(|server| {
+            let mut found: Found = BTreeMap::new();
+            for (k, n) in &self.groups {
+                if let (Some(v), Some(kind)) = (&k.api_version, &k.kind) {
+                    *found
+                        .entry((k.group.clone(), k.resource.clone()))
+                        .or_default()
+                        .entry((v.clone(), kind.clone()))
+                        .or_default() += n;
+                }
+            }
+            compare(&server, &found, |group, resource| {
+                let versions = judge.versions?;
+                match versions.crds.get(group, resource) {
+                    Some(crd) => crd.storage_version.as_ref().map(|v| format!("{group}/{v}")),
+                    None => crate::storage_versions::expected_api_version(
+                        group,
+                        resource,
+                        versions.minor,
+                    )
+                    .map(str::to_owned),
+                }
+            })
+        }));
+    }
+
     /// Builds the CRD section from the CRDs read before the scan.
     pub fn set_crds(&mut self, index: &CrdIndex) {
         self.crds = index
@@ -224,6 +259,7 @@ impl Summary {
             provider: rec.encryption.as_ref().map(|e| e.provider.as_str()),
             key_name: rec.encryption.as_ref().and_then(|e| e.key_name.clone()),
             api_version: rec.facts.api_version.clone(),
+            kind: rec.facts.kind.clone(),
             status: rec.status,
         };
         self.run = Some((key, 1));
@@ -266,6 +302,7 @@ impl Summary {
                     provider: k.provider,
                     key_name: k.key_name.as_deref(),
                     api_version: k.api_version.as_deref(),
+                    kind: k.kind.as_deref(),
                     status: k.status.as_str(),
                     count,
                 })
@@ -273,6 +310,10 @@ impl Summary {
             history: self.history.as_ref().map(|h| wire_history(h, self.revision)),
             notes: self.notes(),
             crds: &self.crds,
+            discovery: self.discovery.as_ref().map(|d| match d {
+                Ok(c) => wire::Discovery { resources: Some(c.as_slice()), error: None },
+                Err(e) => wire::Discovery { resources: None, error: Some(e.as_str()) },
+            }),
             compaction_restarts: self
                 .restarts
                 .iter()

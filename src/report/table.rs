@@ -185,6 +185,48 @@ impl<W: Write> ReportSink for TableSink<W> {
             "\n{} keys: {} current, {} stale, {} unreadable, {} skipped",
             s.keys, s.current, s.stale, s.unreadable, s.skipped
         )?;
+        match &s.discovery {
+            Some(Err(e)) => writeln!(self.out, "\nDISCOVERY: not checked: {e}")?,
+            Some(Ok(list)) => {
+                let differ: Vec<_> = list
+                    .iter()
+                    .filter(|c| {
+                        c.table_agrees == Some(false) || c.stored.iter().any(|x| !x.matches_server)
+                    })
+                    .collect();
+                writeln!(
+                    self.out,
+                    "\nDISCOVERY: {} resources compared with the API server's storageVersionHash, {} differ",
+                    list.len(),
+                    differ.len()
+                )?;
+                for c in differ {
+                    let old: Vec<String> = c
+                        .stored
+                        .iter()
+                        .filter(|x| !x.matches_server)
+                        .map(|x| format!("{} {} stored as {}", x.count, x.kind, x.api_version))
+                        .collect();
+                    let table = match (c.table_agrees, &c.expected_api_version) {
+                        (Some(false), Some(e)) => {
+                            format!("; the server does not store {e} as atrest's table expects")
+                        }
+                        _ => String::new(),
+                    };
+                    writeln!(
+                        self.out,
+                        "  {}: {}{table}",
+                        resource_name(&c.group, &c.resource),
+                        if old.is_empty() {
+                            "all objects as the server stores them".to_owned()
+                        } else {
+                            old.join(", ")
+                        }
+                    )?;
+                }
+            }
+            None => {}
+        }
         for note in s.notes() {
             writeln!(self.out, "Note: {note}")?;
         }

@@ -113,6 +113,8 @@ pub struct Group<'a> {
     pub key_name: Option<&'a str>,
     /// Stored apiVersion.
     pub api_version: Option<&'a str>,
+    /// Stored kind.
+    pub kind: Option<&'a str>,
     /// Status.
     pub status: &'a str,
     /// Number of keys.
@@ -147,6 +149,9 @@ pub struct Summary<'a> {
     /// CRDs found in etcd: storage version, storedVersions, versions in use, what can be trimmed.
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     pub crds: &'a [super::CrdReport],
+    /// `--kubeconfig`: the comparison with the API server's storageVersionHash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub discovery: Option<Discovery<'a>>,
     /// What the operator should know beyond the counts (e.g. KMS v1 KEK rotations).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
@@ -207,4 +212,15 @@ pub struct History<'a> {
     pub free_pages: Option<FreePages>,
     /// What removes them.
     pub remediation: Vec<String>,
+}
+
+/// `summary.discovery`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Discovery<'a> {
+    /// Per resource the server publishes a storageVersionHash for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub resources: Option<&'a [crate::discovery::Comparison]>,
+    /// Why discovery could not be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'a str>,
 }
