@@ -2,8 +2,10 @@
 
 mod harness;
 
+mod apiserver;
 mod deploy;
 mod diff;
+mod discovery;
 mod html;
 mod kms_client;
 mod kms_scan;

@@ -1,4 +1,5 @@
 //! Test harness: a real throwaway etcd, a way to run the atrest binary, TLS material.
+pub mod apiserver;
 pub mod cli;
 pub mod etcd;
 pub mod golden;
