@@ -90,3 +90,31 @@ fn alert_rules_parse_and_use_real_series() {
     }
     assert!(n >= 4);
 }
+
+#[test]
+fn kubectl_apply_dry_run_against_the_test_api_server() {
+    use crate::harness::apiserver::{ApiServer, Resource};
+    let server = ApiServer::start(
+        vec![Resource {
+            group: "batch".into(),
+            version: "v1".into(),
+            resource: "cronjobs".into(),
+            kind: "CronJob".into(),
+            namespaced: true,
+            storage_version: "v1".into(),
+        }],
+        "deploy-token",
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let out = Command::new("kubectl")
+        .env_remove("KUBECONFIG")
+        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+        .arg(format!("--cache-dir={}", cache.path().display()))
+        .args(["apply", "--dry-run=client", "--validate=false", "-k", "deploy/"])
+        .output()
+        .expect("kubectl");
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("cronjob.batch/atrest-scan created (dry run)"), "{text}");
+}
