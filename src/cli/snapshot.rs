@@ -11,7 +11,7 @@ use atrest::keyspace::normalize_prefix;
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{Extras, KNOWN_PREFIXES, ScanError, run};
 use atrest::source::SourceError;
-use atrest::source::snapshot::{Snapshot, SnapshotError};
+use atrest::source::snapshot::{KeyIndex, Snapshot, SnapshotError};
 use atrest::verdict::Judge;
 
 fn failure(e: SnapshotError) -> Failure {
@@ -27,23 +27,31 @@ pub(super) fn scan(
     let snap = Snapshot::open_unverified(path).map_err(failure)?;
     let info = snap.info().clone();
     let rev = snap.checked_revision(args.rev).map_err(failure)?;
-    let prefix = match &args.prefix {
-        Some(p) => normalize_prefix(p),
-        None => detect_prefix(&snap, rev).map_err(scan_failure)?,
-    };
-    let basis = {
-        let judge = plan.judge(&prefix, None);
-        super::versions::plan(&judge, &prefix, args.kube_version.as_deref(), &mut |p, tx| {
-            snap.scan(&p, Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
-        })
-        .map_err(scan_failure)?
-    };
-    let judge = plan.judge(&prefix, Some(&basis.versions));
-    let history =
-        if args.history { Some(history(&snap, &judge, rev).map_err(failure)?) } else { None };
     std::thread::scope(|scope| {
-        // The sha256 trailer check overlaps the first pass of the scan.
+        // The sha256 trailer check runs on its own thread while the key bucket is indexed.
         let integrity = scope.spawn(|| snap.verify_integrity());
+        // One pass over the key bucket serves prefix detection, the CRD/Node pre-pass and the
+        // scan itself.
+        let index = snap
+            .index(
+                args.prefix.as_deref().map(normalize_prefix).unwrap_or_default().as_bytes(),
+                Some(rev),
+            )
+            .map_err(failure)?;
+        let prefix = match &args.prefix {
+            Some(p) => normalize_prefix(p),
+            None => detect_prefix(&index).map_err(scan_failure)?,
+        };
+        let basis = {
+            let judge = plan.judge(&prefix, None);
+            super::versions::plan(&judge, &prefix, args.kube_version.as_deref(), &mut |p, tx| {
+                snap.send(&index, &p, tx).map_err(|e| ScanError::Source(e.into()))
+            })
+            .map_err(scan_failure)?
+        };
+        let judge = plan.judge(&prefix, Some(&basis.versions));
+        let history =
+            if args.history { Some(history(&snap, &judge, rev).map_err(failure)?) } else { None };
         let header = || {
             let integrity = integrity
                 .join()
@@ -64,17 +72,18 @@ pub(super) fn scan(
         };
         let extras = Extras { history, server: plan.server.clone() };
         run(&judge, header, extras, sink, |tx| {
-            snap.scan(prefix.as_bytes(), Some(rev), tx).map_err(|e| ScanError::Source(e.into()))
+            snap.send(&index, prefix.as_bytes(), tx).map_err(|e| ScanError::Source(e.into()))
         })
         .map_err(scan_failure)
     })
 }
 
-fn detect_prefix(snap: &Snapshot, rev: i64) -> Result<String, ScanError> {
-    let prefixes = KNOWN_PREFIXES.map(str::as_bytes);
-    let counts = snap.count_keys(&prefixes, Some(rev)).map_err(|e| ScanError::Source(e.into()))?;
-    let found: Vec<(&str, u64)> =
-        KNOWN_PREFIXES.iter().copied().zip(counts).filter(|(_, n)| *n > 0).collect();
+fn detect_prefix(index: &KeyIndex) -> Result<String, ScanError> {
+    let found: Vec<(&str, u64)> = KNOWN_PREFIXES
+        .iter()
+        .map(|p| (*p, index.count_under(p.as_bytes())))
+        .filter(|(_, n)| *n > 0)
+        .collect();
     atrest::scan::choose_prefix(&found)
 }
 

@@ -46,6 +46,30 @@ pub(super) struct Entry {
     pgid: u64,
 }
 
+/// Every key under a prefix at one revision, and where its value is ([`Snapshot::index`]).
+pub struct KeyIndex {
+    latest: Latest,
+    rev: i64,
+}
+
+impl KeyIndex {
+    /// Keys indexed.
+    pub fn len(&self) -> usize {
+        self.latest.entries.len()
+    }
+
+    /// Whether no key is indexed.
+    pub fn is_empty(&self) -> bool {
+        self.latest.entries.is_empty()
+    }
+
+    /// Keys under `sub_prefix`.
+    pub fn count_under(&self, sub_prefix: &[u8]) -> u64 {
+        self.latest.entries.iter().filter(|e| self.latest.key(e).starts_with(sub_prefix)).count()
+            as u64
+    }
+}
+
 /// The user keys seen so far and their newest revision's location.
 #[derive(Default)]
 pub(super) struct Latest {
@@ -147,15 +171,36 @@ impl Snapshot {
         rev: Option<i64>,
         tx: mpsc::Sender<Page>,
     ) -> Result<ScanStats, SnapshotError> {
-        let rev = self.checked_revision(rev)?;
-        let latest = self.latest(prefix, rev)?;
+        let index = self.index(prefix, rev)?;
+        self.send(&index, prefix, tx)
+    }
 
-        // Pass 2: values, in user-key order.
+    /// Pass 1 of [`Snapshot::scan`] on its own: every key under `prefix` that exists at `rev`
+    /// and where its newest revision is. Reads the whole `key` bucket once, so callers that
+    /// need several sub-ranges (CRDs and Nodes before the objects) build it once and
+    /// [`Snapshot::send`] each range from it.
+    pub fn index(&self, prefix: &[u8], rev: Option<i64>) -> Result<KeyIndex, SnapshotError> {
+        let rev = self.checked_revision(rev)?;
+        Ok(KeyIndex { latest: self.latest(prefix, rev)?, rev })
+    }
+
+    /// Pass 2: the values of the indexed keys that start with `sub_prefix`, in key order, in
+    /// pages, through `tx` (see [`Snapshot::scan`]).
+    pub fn send(
+        &self,
+        index: &KeyIndex,
+        sub_prefix: &[u8],
+        tx: mpsc::Sender<Page>,
+    ) -> Result<ScanStats, SnapshotError> {
+        let (latest, rev) = (&index.latest, index.rev);
         let mut reader = ElementReader::new(&self.pager, &self.key_bucket);
         let mut stats = ScanStats { revision: rev, ..ScanStats::default() };
         let mut kvs: Vec<RawKv> = Vec::with_capacity(PAGE_KEYS);
         let mut page_bytes = 0usize;
-        for entry in &latest.entries {
+        // Entries are in key order: the sub-range is contiguous.
+        let start = latest.entries.partition_point(|e| latest.key(e) < sub_prefix);
+        let entries = latest.entries.get(start..).unwrap_or_default();
+        for entry in entries.iter().take_while(|e| latest.key(e).starts_with(sub_prefix)) {
             let want = latest.key(entry);
             let kv = reader.with(Loc { pgid: entry.pgid, idx: entry.idx }, |page, e| {
                 let kv = decode_key_value(e.value).map_err(|what| bad(page, what))?;
@@ -197,20 +242,6 @@ impl Snapshot {
             return Err(SnapshotError::Compacted { requested: rev, compacted });
         }
         Ok(rev)
-    }
-
-    /// How many keys exist at `rev` under each of `prefixes` (for `--prefix` detection).
-    pub fn count_keys(
-        &self,
-        prefixes: &[&[u8]],
-        rev: Option<i64>,
-    ) -> Result<Vec<u64>, SnapshotError> {
-        let rev = self.checked_revision(rev)?;
-        let latest = self.latest(b"", rev)?;
-        Ok(prefixes
-            .iter()
-            .map(|p| latest.entries.iter().filter(|e| latest.key(e).starts_with(p)).count() as u64)
-            .collect())
     }
 
     /// Pass 1: user keys under `prefix` and the location of their newest revision `<= rev`,

@@ -41,6 +41,7 @@ use self::revision::{
 };
 use crate::source::RawKv;
 
+pub use self::latest::KeyIndex;
 pub use self::page::parse_page;
 
 /// Length of the sha256 trailer `etcdctl snapshot save` appends.
