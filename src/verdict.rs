@@ -152,9 +152,11 @@ impl Versions {
         if !matches!(rec.status, Status::Current | Status::Stale) {
             return;
         }
-        let Some(stored) = rec.facts.api_version.clone() else { return };
+        // Decide with borrows first, then write: this runs for every decoded key.
+        let Some(stored) = rec.facts.api_version.as_deref() else { return };
         let (group, resource) = (rec.info.group.as_str(), rec.info.resource.as_str());
         if group.contains('.') && !is_builtin_group(group) {
+            let stored = stored.to_owned();
             self.judge_custom(rec, &stored);
             return;
         }
@@ -163,18 +165,18 @@ impl Versions {
         else {
             return;
         };
-        rec.expected_api_version = Some(expected.to_owned());
-        if stored != expected {
-            rec.status = Status::Stale;
-            rec.reasons.push(format!(
-                "stored as {stored}, but kube-apiserver 1.{} writes {expected}",
-                self.minor
-            ));
-        }
+        let stale = (stored != expected).then(|| {
+            format!("stored as {stored}, but kube-apiserver 1.{} writes {expected}", self.minor)
+        });
         // CRDs and APIServices are always JSON; other built-ins are written as protobuf.
-        if rec.encoding == Some(crate::codec::Encoding::Json)
-            && !matches!(resource, "customresourcedefinitions" | "apiservices")
-        {
+        let json = rec.encoding == Some(crate::codec::Encoding::Json)
+            && !matches!(resource, "customresourcedefinitions" | "apiservices");
+        rec.expected_api_version = Some(expected.to_owned());
+        if let Some(reason) = stale {
+            rec.status = Status::Stale;
+            rec.reasons.push(reason);
+        }
+        if json {
             rec.reasons.push("stored as JSON; a rewrite stores it as protobuf".to_owned());
         }
     }

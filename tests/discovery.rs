@@ -1,11 +1,10 @@
 //! `--kubeconfig`: the stored and expected storage versions against the (test) API server's
 //! discovery storageVersionHash.
 
-use atrest::testkit::golden_dir;
-
 use crate::harness::apiserver::{ApiServer, Resource};
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
+use crate::harness::golden::payload;
 
 fn resource(group: &str, version: &str, plural: &str, kind: &str, storage: &str) -> Resource {
     Resource {
@@ -21,7 +20,6 @@ fn resource(group: &str, version: &str, plural: &str, kind: &str, storage: &str)
 #[test]
 fn storage_versions_against_discovery() {
     let etcd = Etcd::start();
-    let payload = |f: &str| std::fs::read(golden_dir().join("payloads").join(f)).unwrap();
     etcd.put_all(&[
         (
             "/registry/horizontalpodautoscalers/team/old",

@@ -5,18 +5,15 @@ use std::time::Duration;
 
 use atrest::source::live::{LiveOptions, LiveSource};
 use atrest::source::{Page, SourceError};
-use atrest::testkit::{golden_dir, seal_aescbc};
+use atrest::testkit::seal_aescbc;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
+use crate::harness::golden::payload;
 
 const KEY1: &[u8; 32] = b"0123456789abcdef0123456789abcdef";
-
-fn payload(name: &str) -> Vec<u8> {
-    std::fs::read(golden_dir().join("payloads").join(name)).unwrap()
-}
 
 fn write_config(dir: &std::path::Path) -> std::path::PathBuf {
     use base64::Engine;

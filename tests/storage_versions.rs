@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
+use crate::harness::golden::payload;
 use atrest::testkit::golden_dir;
 
 fn crd(group: &str, plural: &str, versions: &[(&str, bool)], stored: &[&str]) -> String {
@@ -181,7 +182,6 @@ fn node(kubelet: &str) -> Vec<u8> {
 #[test]
 fn built_ins_at_old_and_current_versions() {
     let etcd = Etcd::start();
-    let payload = |f: &str| std::fs::read(golden_dir().join("payloads").join(f)).unwrap();
     etcd.put_all(&[
         (
             "/registry/horizontalpodautoscalers/team/old",

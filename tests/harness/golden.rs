@@ -30,6 +30,13 @@ pub fn manifest() -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// A file of `payloads/` (real Kubernetes serializer output).
+pub fn payload(name: &str) -> Vec<u8> {
+    let path = golden_dir().join("payloads").join(name);
+    std::fs::read(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (set ATREST_GOLDEN_DIR)", path.display()))
+}
+
 /// The golden config `name` with its KMS endpoint pointed at `plugin`.
 pub fn config_text(name: &str, plugin: &KmsPluginServer) -> String {
     let path = golden_dir().join("envelopes").join(name);
