@@ -22,8 +22,13 @@ pub enum DiscoveryError {
         message: String,
     },
     /// A discovery request failed.
-    #[error("discovery request to the API server failed: {0}")]
-    Request(String),
+    #[error("discovery request to the API server failed: {message}")]
+    Request {
+        /// What the client or the server said.
+        message: String,
+        /// The HTTP status, when the server answered (401: credentials rejected).
+        code: Option<u16>,
+    },
 }
 
 /// The hash kube-apiserver advertises for a storage version.
@@ -37,8 +42,45 @@ pub fn storage_version_hash(group: &str, version: &str, kind: &str) -> String {
 pub struct ServerDiscovery {
     /// (group, plural) → storageVersionHash (absent when the server does not publish one).
     pub hashes: BTreeMap<(String, String), Option<String>>,
+    /// (group, plural) → where and how the server serves it, at the group's preferred version
+    /// (or the first version that lists it).
+    pub served: BTreeMap<(String, String), Served>,
     /// The server's version (`/version` gitVersion).
     pub server_version: Option<String>,
+}
+
+/// One served resource, as discovery lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Served {
+    /// `v1`, `apps/v1`, `example.com/v2`: the path segment(s) and the apply body's apiVersion.
+    pub group_version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Verbs (`patch` is what a rewrite needs).
+    pub verbs: Vec<String>,
+}
+
+/// The kube client configuration of a kubeconfig file (or, without one, what kubectl would use:
+/// `$KUBECONFIG`, `~/.kube/config`, in-cluster), at `context` or the current context.
+pub async fn client_config(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> Result<kube::Config, DiscoveryError> {
+    let opts =
+        kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let Some(path) = kubeconfig else {
+        return kube::Config::from_kubeconfig(&opts).await.map_err(|e| {
+            DiscoveryError::Kubeconfig { path: "(default)".into(), message: e.to_string() }
+        });
+    };
+    let kc_err = |e: &dyn std::fmt::Display| DiscoveryError::Kubeconfig {
+        path: path.display().to_string(),
+        message: e.to_string(),
+    };
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| kc_err(&e))?;
+    kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| kc_err(&e))
 }
 
 /// Reads discovery through the kubeconfig's current (or given) context.
@@ -46,18 +88,23 @@ pub async fn fetch(
     kubeconfig: &Path,
     context: Option<&str>,
 ) -> Result<ServerDiscovery, DiscoveryError> {
-    let kc_err = |e: &dyn std::fmt::Display| DiscoveryError::Kubeconfig {
+    let config = client_config(Some(kubeconfig), context).await?;
+    let client = kube::Client::try_from(config).map_err(|e| DiscoveryError::Kubeconfig {
         path: kubeconfig.display().to_string(),
         message: e.to_string(),
+    })?;
+    read(&client).await
+}
+
+/// Reads legacy discovery (every group, every version) with `client`.
+pub async fn read(client: &kube::Client) -> Result<ServerDiscovery, DiscoveryError> {
+    let req = |e: kube::Error| DiscoveryError::Request {
+        code: match &e {
+            kube::Error::Api(status) => Some(status.code),
+            _ => None,
+        },
+        message: e.to_string(),
     };
-    let kc = kube::config::Kubeconfig::read_from(kubeconfig).map_err(|e| kc_err(&e))?;
-    let opts = kube::config::KubeConfigOptions {
-        context: context.map(str::to_owned),
-        ..Default::default()
-    };
-    let config = kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| kc_err(&e))?;
-    let client = kube::Client::try_from(config).map_err(|e| kc_err(&e))?;
-    let req = |e: kube::Error| DiscoveryError::Request(e.to_string());
     let mut out = ServerDiscovery {
         server_version: client.apiserver_version().await.ok().map(|v| v.git_version),
         ..ServerDiscovery::default()
@@ -67,15 +114,26 @@ pub async fn fetch(
         lists.push(client.list_core_api_resources(&version).await.map_err(req)?);
     }
     for group in client.list_api_groups().await.map_err(req)?.groups {
-        for gv in group.versions {
-            lists.push(client.list_api_group_resources(&gv.group_version).await.map_err(req)?);
+        // The preferred version first, so its listing is the one kept.
+        let preferred = group.preferred_version.map(|p| p.group_version);
+        let mut versions: Vec<String> = group.versions.into_iter().map(|v| v.group_version).collect();
+        versions.sort_by_key(|gv| Some(gv) != preferred.as_ref());
+        for gv in versions {
+            lists.push(client.list_api_group_resources(&gv).await.map_err(req)?);
         }
     }
     for list in lists {
         let group = list.group_version.rsplit_once('/').map_or("", |(g, _)| g).to_owned();
         for r in list.resources.into_iter().filter(|r| !r.name.contains('/')) {
+            let key = (group.clone(), r.name);
             // Every served version of a resource advertises the same storage hash.
-            out.hashes.entry((group.clone(), r.name)).or_insert(r.storage_version_hash);
+            out.hashes.entry(key.clone()).or_insert(r.storage_version_hash);
+            out.served.entry(key).or_insert(Served {
+                group_version: list.group_version.clone(),
+                kind: r.kind,
+                namespaced: r.namespaced,
+                verbs: r.verbs,
+            });
         }
     }
     Ok(out)

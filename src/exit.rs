@@ -9,6 +9,10 @@ pub enum Exit {
     Ok,
     /// 1: findings at or above --fail-on.
     Findings,
+    /// 4: `rewrite` finished, and some objects are still stale in etcd.
+    StillStale,
+    /// 130: stopped by Ctrl-C (after the requests in flight, and a report of what was done).
+    Interrupted,
 }
 
 /// A fatal error with its exit code: 2 usage/configuration, 3 source.
@@ -37,6 +41,8 @@ impl From<Exit> for ExitCode {
         match e {
             Exit::Ok => Self::SUCCESS,
             Exit::Findings => Self::from(1),
+            Exit::StillStale => Self::from(4),
+            Exit::Interrupted => Self::from(130),
         }
     }
 }

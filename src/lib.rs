@@ -18,6 +18,7 @@ pub mod keyspace;
 pub mod pb;
 pub mod policy;
 pub mod reader;
+pub mod rewrite;
 pub mod report;
 pub mod scan;
 pub mod source;

@@ -15,6 +15,7 @@ fn main() -> ExitCode {
         cli::Command::Scan(args) => cli::run_scan(*args, ui),
         cli::Command::Diff(args) => cli::run_diff(args),
         cli::Command::Check(args) => cli::run_check(*args, ui),
+        cli::Command::Rewrite(args) => cli::run_rewrite(*args, ui),
     };
     match result {
         Ok(exit) => exit.into(),

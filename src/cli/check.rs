@@ -186,6 +186,7 @@ pub fn run_check(args: CheckArgs, ui: Ui) -> Result<Exit, Failure> {
         &Filter::default(),
         ui,
         &mut check,
+        None,
     )?;
     let what = match &check.question {
         Question::CanRemoveKey { key } => format!("key {key}"),

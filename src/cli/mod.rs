@@ -4,6 +4,7 @@
 mod check;
 mod diff;
 mod progress;
+mod rewrite;
 mod scan;
 mod snapshot;
 mod versions;
@@ -16,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use check::run_check;
 pub use diff::run_diff;
 pub use progress::Ui;
+pub use rewrite::run_rewrite;
 pub use scan::run_scan;
 
 /// Audit Kubernetes data at rest in etcd: which key encrypts each object, and is it stale.
@@ -44,10 +46,13 @@ pub enum Command {
     /// Answer one question with the exit code: can-remove-key PROVIDER:KEYNAME,
     /// can-remove-version GROUP/RESOURCE VERSION.
     Check(Box<check::CheckArgs>),
+    /// Rewrite only the stale objects through the API server (no-op server-side apply with uid
+    /// and resourceVersion preconditions), then verify in etcd that they moved.
+    Rewrite(Box<rewrite::RewriteArgs>),
 }
 
 /// Where the data comes from: a live etcd, with etcdctl's flags and environment.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 pub struct SourceArgs {
     /// etcd endpoints, comma-separated.
     #[arg(

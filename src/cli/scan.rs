@@ -23,7 +23,7 @@ use atrest::report::prometheus::{MetricsFile, PrometheusSink, Tee};
 use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{Extras, ScanError, detect_prefix, scan_live};
-use atrest::source::live::{LiveOptions, LiveSource};
+use atrest::source::live::{KeyReader, LiveOptions, LiveSource};
 use atrest::verdict::{Filter, Judge, Versions};
 
 /// Runs `atrest scan` and returns the exit code.
@@ -74,7 +74,7 @@ pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
     }
     let mut tee = Tee(sinks);
     let mut checked = PolicySink::new(&policy, &mut tee);
-    let result = scan_into(&args, config.as_ref(), config_info, &filter, ui, &mut checked);
+    let result = scan_into(&args, config.as_ref(), config_info, &filter, ui, &mut checked, None);
     let summary = match result {
         Ok(s) => s,
         Err(Failure { error, .. })
@@ -124,7 +124,20 @@ fn now_rfc3339() -> String {
     rfc3339_from_unix(i64::try_from(secs).unwrap_or(0)).unwrap_or_default()
 }
 
-/// Runs one scan of `args`' source into `sink` (KMS plugins connected, progress shown).
+/// What a live scan hands to the work that follows it (`rewrite`), while its judge, runtime and
+/// etcd connection are alive.
+pub(super) struct Followup<'f> {
+    /// The judge the scan used (same config, KMS plugins, storage versions, filters).
+    pub judge: &'f Judge<'f>,
+    /// Point reads on the scan's etcd connection.
+    pub reader: KeyReader,
+}
+
+/// Work to run after a live scan finished; see [`Followup`].
+pub(super) type Then<'t> = &'t dyn Fn(Followup<'_>) -> Result<(), Failure>;
+
+/// Runs one scan of `args`' source into `sink` (KMS plugins connected, progress shown), then
+/// `then` (live sources only).
 pub(super) fn scan_into(
     args: &ScanArgs,
     config: Option<&EncryptionConfig>,
@@ -132,6 +145,7 @@ pub(super) fn scan_into(
     filter: &Filter,
     ui: Ui,
     sink: &mut dyn ReportSink,
+    then: Option<Then<'_>>,
 ) -> Result<Summary, Failure> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -174,6 +188,7 @@ pub(super) fn scan_into(
         rt: &rt,
         server,
         bar,
+        then,
     };
     let result = match &args.source.snapshot {
         Some(path) => super::snapshot::scan(&plan, path, &mut progress),
@@ -199,6 +214,8 @@ pub(super) struct Plan<'a> {
     pub server: Option<Result<atrest::discovery::ServerDiscovery, String>>,
     /// The progress bar, to set its total when the source can count cheaply.
     pub bar: Option<indicatif::ProgressBar>,
+    /// Work after a live scan.
+    pub then: Option<Then<'a>>,
 }
 
 impl Plan<'_> {
@@ -291,7 +308,12 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         history = Some(h);
     }
     let extras = Extras { history, server: plan.server.clone() };
-    scan_live(rt, source, rev, &judge, header, extras, sink).map_err(scan_failure)
+    let reader = source.reader();
+    let summary = scan_live(rt, source, rev, &judge, header, extras, sink).map_err(scan_failure)?;
+    if let Some(then) = plan.then {
+        then(Followup { judge: &judge, reader })?;
+    }
+    Ok(summary)
 }
 
 pub(super) fn scan_failure(e: ScanError) -> Failure {

@@ -114,6 +114,12 @@ impl LiveSource {
         self
     }
 
+    /// A cheap, cloneable handle for point reads from many tasks at once (the rewrite re-reads
+    /// single keys after a conflict, and verifies every touched key).
+    pub fn reader(&self) -> KeyReader {
+        KeyReader { kv: self.kv.clone(), timeout: self.opts.command_timeout }
+    }
+
     /// etcd's current revision.
     pub async fn current_revision(&mut self) -> Result<i64, SourceError> {
         let resp =
@@ -181,16 +187,7 @@ impl LiveSource {
                         break;
                     }
                 };
-                let kvs: Vec<RawKv> = resp
-                    .take_kvs()
-                    .into_iter()
-                    .map(|kv| {
-                        let (create_revision, mod_revision, version, lease) =
-                            (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
-                        let (key, value) = kv.into_key_value();
-                        RawKv { key, value, create_revision, mod_revision, version, lease }
-                    })
-                    .collect();
+                let kvs: Vec<RawKv> = resp.take_kvs().into_iter().map(raw_kv).collect();
                 let bytes: usize = kvs.iter().map(|kv| kv.key.len() + kv.value.len()).sum();
                 stats.keys += kvs.len() as u64;
                 stats.bytes += bytes as u64;
@@ -323,6 +320,41 @@ impl LiveSource {
             Err(_) => Err(SourceError::CommandTimeout { what, timeout }),
         }
     }
+}
+
+/// Point reads of single keys; see [`LiveSource::reader`].
+#[derive(Clone)]
+pub struct KeyReader {
+    kv: KvClient,
+    timeout: Duration,
+}
+
+impl KeyReader {
+    /// The key at `rev` (0 = the current revision), and the revision it was read at.
+    pub async fn get(&self, key: &[u8], rev: i64) -> Result<(Option<RawKv>, i64), SourceError> {
+        let mut kv = self.kv.clone();
+        let opts = GetOptions::new().with_revision(rev);
+        let mut resp = match tokio::time::timeout(self.timeout, kv.get(key.to_vec(), Some(opts)))
+            .await
+        {
+            Ok(r) => r.map_err(|source| SourceError::Request { what: "read one key", source })?,
+            Err(_) => {
+                return Err(SourceError::CommandTimeout {
+                    what: "read one key",
+                    timeout: self.timeout,
+                });
+            }
+        };
+        let revision = resp.header().map_or(0, |h| h.revision());
+        Ok((resp.take_kvs().into_iter().next().map(raw_kv), revision))
+    }
+}
+
+fn raw_kv(kv: etcd_client::KeyValue) -> RawKv {
+    let (create_revision, mod_revision, version, lease) =
+        (kv.create_revision(), kv.mod_revision(), kv.version(), kv.lease());
+    let (key, value) = kv.into_key_value();
+    RawKv { key, value, create_revision, mod_revision, version, lease }
 }
 
 fn is_compacted(err: &SourceError) -> bool {

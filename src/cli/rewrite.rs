@@ -1,0 +1,358 @@
+//! `atrest rewrite`: scan (pinned revision) → plan the stale objects → no-op applies through the
+//! API server → verify every touched key in etcd → report and exit code (4 if still stale).
+
+use std::cell::RefCell;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, anyhow};
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use super::progress::Ui;
+use super::scan::{Followup, scan_into};
+use super::{FailOn, ScanArgs, SourceArgs};
+use crate::exit::{Exit, Failure};
+use atrest::config::EncryptionConfig;
+use atrest::report::{Header, ReportSink, Summary};
+use atrest::rewrite::api::{ApiClient, ApiError};
+use atrest::rewrite::engine::{Engine, Stop};
+use atrest::rewrite::journal::{self, Entry, JournalHeader};
+use atrest::rewrite::plan::Plan;
+use atrest::rewrite::report::{self, Finished};
+use atrest::rewrite::verify::verify;
+use atrest::rewrite::{Counts, Done, Outcome};
+use atrest::verdict::{Filter, Record, Status};
+
+/// `atrest rewrite`.
+#[derive(Debug, Args)]
+pub struct RewriteArgs {
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub source: SourceArgs,
+    /// The EncryptionConfiguration the API server runs with (its write key decides "stale").
+    #[arg(long)]
+    pub encryption_config: PathBuf,
+    /// kubeconfig for the API server (default: $KUBECONFIG, ~/.kube/config, in-cluster).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    pub context: Option<String>,
+    /// Print the plan (counts per resource, the first objects, warnings) and write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Only this resource (`secrets`, `widgets.example.com`); repeatable.
+    #[arg(long = "resource")]
+    pub resources: Vec<String>,
+    /// Only objects in this namespace.
+    #[arg(long, short = 'n')]
+    pub namespace: Option<String>,
+    /// Writes in flight at most.
+    #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=1024))]
+    pub concurrency: u32,
+    /// Writes started per second at most (0: no limit).
+    #[arg(long, default_value_t = 50.0)]
+    pub qps: f64,
+    /// Record each object's outcome here (JSON lines, fsync'd); rerun with the same file to
+    /// resume without redoing work.
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// kube-apiserver's --etcd-prefix (default: detect).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Kubernetes release for built-in storage versions (default: from Node objects).
+    #[arg(long, value_name = "1.NN")]
+    pub kube_version: Option<String>,
+    /// Output format (default: table on a terminal, json otherwise).
+    #[arg(short = 'o', long, value_enum)]
+    pub output: Option<RewriteFormat>,
+}
+
+/// `rewrite -o`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum RewriteFormat {
+    /// For people.
+    Table,
+    /// One JSON document.
+    Json,
+}
+
+/// A scan sink that keeps the plan where the follow-up can take it.
+#[derive(Default)]
+struct Planning {
+    shared: Arc<Mutex<(Plan, Option<Header>)>>,
+}
+
+impl ReportSink for Planning {
+    fn begin(&mut self, header: &Header) -> io::Result<()> {
+        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        s.0.revision = header.revision;
+        s.1 = Some(header.clone());
+        Ok(())
+    }
+
+    fn record(&mut self, rec: &Record) -> io::Result<()> {
+        self.shared.lock().unwrap_or_else(|e| e.into_inner()).0.add(rec);
+        Ok(())
+    }
+
+    fn finish(&mut self, _: &Summary) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Runs `atrest rewrite`.
+pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
+    if args.source.snapshot.is_some() {
+        return Err(Failure::usage(anyhow!(
+            "rewrite needs a live etcd (--endpoints): it verifies its writes there; a snapshot \
+             can only be scanned"
+        )));
+    }
+    if !(args.qps >= 0.0 && args.qps.is_finite()) {
+        return Err(Failure::usage(anyhow!("--qps must be 0 (no limit) or a positive number")));
+    }
+    let config = EncryptionConfig::load(&args.encryption_config)
+        .map_err(|e| Failure::usage(e.into()))?;
+    let config_info =
+        Some((args.encryption_config.display().to_string(), config.sha256_hex().to_owned()));
+    // The API server is asked first: bad credentials should not cost a full scan.
+    let api_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("atrest-api")
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(Failure::source)?;
+    let api = api_rt
+        .block_on(ApiClient::connect(args.kubeconfig.as_deref(), args.context.as_deref()))
+        .map_err(|e| match e {
+            ApiError::Credentials { .. } | ApiError::Config(_) => Failure::usage(e.into()),
+            other => Failure::source(other.into()),
+        })?;
+    let filter = Filter { resources: args.resources.clone(), namespace: args.namespace.clone() };
+    let scan = ScanArgs {
+        source: args.source.clone(),
+        encryption_config: Some(args.encryption_config.clone()),
+        prefix: args.prefix.clone(),
+        output: None,
+        fail_on: FailOn::Never,
+        resources: args.resources.clone(),
+        namespace: args.namespace.clone(),
+        kube_version: args.kube_version.clone(),
+        kubeconfig: None,
+        context: None,
+        rev: None,
+        all: false,
+        history: false,
+        metrics_file: None,
+        require_encrypted: Vec::new(),
+        forbid_key: Vec::new(),
+    };
+    let mut planning = Planning::default();
+    let shared = planning.shared.clone();
+    let result: RefCell<Option<Result<Exit, Failure>>> = RefCell::new(None);
+    let then = |f: Followup<'_>| -> Result<(), Failure> {
+        let (plan, header) = {
+            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
+            (std::mem::take(&mut s.0), s.1.take())
+        };
+        let header = header.unwrap_or_default();
+        let run = Run { args: &args, ui, api: &api, rt: &api_rt, config: &config };
+        *result.borrow_mut() = Some(run.after_scan(f, plan, &header));
+        Ok(())
+    };
+    scan_into(&scan, Some(&config), config_info, &filter, ui, &mut planning, Some(&then))?;
+    result.into_inner().unwrap_or_else(|| Err(Failure::source(anyhow!("the scan did not finish"))))
+}
+
+struct Run<'r> {
+    args: &'r RewriteArgs,
+    ui: Ui,
+    api: &'r ApiClient,
+    rt: &'r tokio::runtime::Runtime,
+    config: &'r EncryptionConfig,
+}
+
+impl Run<'_> {
+    fn after_scan(&self, f: Followup<'_>, plan: Plan, header: &Header) -> Result<Exit, Failure> {
+        let warnings = plan.warnings(&self.api.discovery);
+        let format = self.args.output.unwrap_or(if io::stdout().is_terminal() {
+            RewriteFormat::Table
+        } else {
+            RewriteFormat::Json
+        });
+        let mut out = BufWriter::new(io::stdout().lock());
+        let written = |r: io::Result<()>| r.context("writing the report").map_err(Failure::source);
+        if self.args.dry_run {
+            written(match format {
+                RewriteFormat::Table => report::plan_table(&mut out, &plan, &warnings),
+                RewriteFormat::Json => report::plan_json(&mut out, header, &plan, &warnings),
+            })?;
+            written(out.flush())?;
+            return Ok(Exit::Ok);
+        }
+        if !self.ui.quiet {
+            for w in &warnings {
+                eprintln!("atrest: warning: {w}");
+            }
+        }
+        let mut counts = Counts { planned: plan.targets.len() as u64, ..Counts::default() };
+        // Earlier runs: finished objects are left alone, and verified again with the rest.
+        let (earlier, journal) = match &self.args.journal {
+            Some(path) => {
+                let jh = JournalHeader {
+                    atrest_journal: 1,
+                    prefix: header.prefix.clone(),
+                    encryption_config_sha256: self.config.sha256_hex().to_owned(),
+                };
+                let (earlier, j) =
+                    journal::open(path, &jh).map_err(|e| Failure::usage(e.into()))?;
+                (earlier, Some(j))
+            }
+            None => Default::default(),
+        };
+        let mut touched: Vec<Vec<u8>> =
+            earlier.values().filter(|e| e.is_final()).map(|e| e.key.clone().into_bytes()).collect();
+        let mut done: Vec<Done> = Vec::with_capacity(plan.targets.len());
+        let mut targets = Vec::with_capacity(plan.targets.len());
+        for t in &plan.targets {
+            match earlier.get(&t.key_str()).filter(|e| e.is_final() && e.uid == t.uid) {
+                Some(e) => {
+                    counts.resumed += 1;
+                    done.push(resumed(t.clone(), e));
+                }
+                None => targets.push(t.clone()),
+            }
+        }
+        touched.extend(plan.targets.iter().map(|t| t.key.clone()));
+        let stop = Arc::new(Stop::default());
+        let _ctrl_c = self.rt.spawn(watch_ctrl_c(stop.clone(), self.ui));
+        let engine = Engine::new(
+            self.api,
+            f.judge,
+            &f.reader,
+            self.args.concurrency as usize,
+            self.args.qps,
+            stop.clone(),
+        );
+        let bar = self.progress(targets.len() as u64);
+        let started = Instant::now();
+        let denied = self.rt.block_on(engine.run(targets, |d| {
+            if let Some(bar) = &bar {
+                bar.inc(1);
+            }
+            counts.add(&d);
+            if let (Some(j), false) = (&journal, d.outcome == Outcome::Interrupted) {
+                j.append(entry(&d));
+            }
+            done.push(d);
+        }));
+        counts.seconds = started.elapsed().as_secs_f64();
+        if let Some(bar) = bar {
+            bar.finish_and_clear();
+        }
+        if let Some(j) = journal {
+            j.finish().map_err(|e| Failure::source(e.into()))?;
+        }
+        if let Some(denied) = denied {
+            return Err(Failure::usage(denied.into()));
+        }
+        let verified = self
+            .rt
+            .block_on(verify(&f.reader, f.judge, touched))
+            .map_err(|e| Failure::source(anyhow::Error::from(e).context("verifying in etcd")))?;
+        for (_, rec) in &verified.records {
+            match rec.as_ref().map(|r| r.status) {
+                Some(Status::Stale) => counts.still_stale += 1,
+                Some(Status::Current) => counts.verified_current += 1,
+                Some(Status::Unreadable) => counts.verified_unreadable += 1,
+                Some(Status::Skipped) | None => {}
+            }
+        }
+        tracing::info!(?counts, "rewrite finished");
+        let finished = Finished {
+            header,
+            plan: &plan,
+            warnings: &warnings,
+            done: &done,
+            verified: &verified,
+            counts: &counts,
+        };
+        written(match format {
+            RewriteFormat::Table => report::outcome_table(&mut out, &finished),
+            RewriteFormat::Json => report::outcome_json(&mut out, &finished),
+        })?;
+        written(out.flush())?;
+        Ok(if stop.is_stopped() {
+            Exit::Interrupted
+        } else if counts.still_stale > 0 {
+            Exit::StillStale
+        } else {
+            Exit::Ok
+        })
+    }
+
+    fn progress(&self, total: u64) -> Option<ProgressBar> {
+        let ui = self.ui;
+        if ui.quiet || ui.verbose > 0 || !io::stderr().is_terminal() || total == 0 {
+            return None;
+        }
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {human_pos}/{human_len} objects rewritten ({per_sec}, ETA {eta})",
+        ) {
+            bar.set_style(style);
+        }
+        Some(bar)
+    }
+}
+
+/// First Ctrl-C: stop after the requests in flight. Second: leave now.
+async fn watch_ctrl_c(stop: Arc<Stop>, ui: Ui) {
+    if tokio::signal::ctrl_c().await.is_err() {
+        return;
+    }
+    stop.stop();
+    if !ui.quiet {
+        eprintln!("atrest: stopping after the requests in flight (Ctrl-C again to quit now)");
+    }
+    if tokio::signal::ctrl_c().await.is_ok() {
+        std::process::exit(130);
+    }
+}
+
+fn entry(d: &Done) -> Entry {
+    Entry {
+        key: d.target.key_str(),
+        uid: d.target.uid.clone(),
+        from_revision: d.planned_revision,
+        outcome: d.outcome.name().to_owned(),
+        to_revision: match d.outcome {
+            Outcome::Rewritten { to } => to,
+            _ => None,
+        },
+        detail: d.outcome.detail().map(str::to_owned),
+    }
+}
+
+fn resumed(target: atrest::rewrite::Target, e: &Entry) -> Done {
+    let outcome = match e.outcome.as_str() {
+        "rewritten" => Outcome::Rewritten { to: e.to_revision },
+        "unchanged" => Outcome::Unchanged,
+        "alreadyCurrent" => Outcome::AlreadyCurrent,
+        _ => Outcome::Gone,
+    };
+    Done {
+        planned_revision: e.from_revision,
+        target,
+        outcome,
+        attempts: 0,
+        conflicts: 0,
+        retries: 0,
+    }
+}
+

@@ -1,0 +1,19 @@
+//! Repair: rewrite only the stale objects through the API server, then prove in etcd that they
+//! moved. atrest never writes etcd; kube-apiserver re-encrypts and re-encodes on write.
+//!
+//! [`plan`] (the stale records of one pinned scan) → [`api`] (kube client, discovery, the no-op
+//! server-side apply of the StorageVersionMigration controller) → [`engine`] (concurrency, qps,
+//! retries, conflicts re-judged from etcd, [`journal`]) → [`verify`] (every touched key re-read
+//! at a new revision and re-judged) → [`report`].
+
+pub mod api;
+pub mod engine;
+pub mod journal;
+pub mod pace;
+pub mod plan;
+pub mod report;
+pub mod verify;
+
+
+pub use engine::{Counts, Done, Outcome};
+pub use plan::{Plan, Target};
