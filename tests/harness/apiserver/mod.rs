@@ -1,13 +1,23 @@
 //! A stand-in kube-apiserver for tests: real HTTPS (rustls with the ring provider) on
-//! 127.0.0.1:<random>, its own CA, one bearer token, and the JSON shapes kube-apiserver answers
-//! with. Never an outside cluster.
+//! 127.0.0.1:<random>, its own CA, bearer tokens, and the JSON shapes kube-apiserver answers
+//! with. Never an outside cluster. [`ApiServer::start`] serves discovery only;
+//! [`ApiServer::with_backend`] also serves objects stored in a real etcd (GET, LIST,
+//! server-side apply), encrypted and encoded as kube-apiserver does, so a client's rewrite can be
+//! checked against the etcd values it causes.
 //!
-//! One module per concern, so later pieces (GET, apply, preconditions) land in their own file:
+//! One module per concern:
 //! - `discovery`: `/version`, `/api`, `/api/{v}`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`, and the
 //!   `storageVersionHash` (apiserver `pkg/endpoints/discovery/storageversionhash.go`);
-//! - `status`: `metav1.Status` failures (404, 401, 405);
+//! - `rest`: object GET and LIST routes; `apply`: PATCH (server-side apply, GuaranteedUpdate);
+//! - `merge`: the apply merge; `codec`: stored bytes ⇄ served JSON; `proto`: the protobuf
+//!   messages; `gojson`: Go's JSON encoding; `time`: RFC 3339;
+//! - `objects`: payload encoders for seeding etcd; `seal`: the encrypting write path;
+//! - `backend`: etcd keys, reads, OptimisticPut, the write log;
+//! - `openapi`: the OpenAPI v3 kubectl needs for server-side field validation;
+//! - `faults`: latency, failing PATCHes, conflicts;
+//! - `status`: `metav1.Status` failures;
 //! - `json`: bodies as kube-apiserver writes them (content type, trailing newline);
-//! - `auth`: the bearer-token check (anonymous auth off, as `--anonymous-auth=false`);
+//! - `auth`: bearer tokens and their access (anonymous auth off, as `--anonymous-auth=false`);
 //! - `router`: the axum `Router`, common headers, the request count and log;
 //! - `state`: what every handler shares;
 //! - `kubeconfig`: the file kubectl / kube-rs read;
@@ -16,14 +26,26 @@
 //! The server runs on its own thread with its own tokio runtime, so it can be started and
 //! dropped from plain `#[test]`s and from async tests alike.
 
+mod apply;
 mod auth;
+mod backend;
 mod client;
+mod codec;
 mod discovery;
+mod faults;
+mod gojson;
 mod json;
 mod kubeconfig;
+mod merge;
+pub mod objects;
+mod openapi;
+mod proto;
+mod rest;
 mod router;
+mod seal;
 mod state;
 mod status;
+mod time;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -39,7 +61,12 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::tls::TlsFiles;
+pub use auth::Access;
+pub use backend::{Backend, EtcdWrite};
+pub use client::RawResponse;
 pub use discovery::storage_version_hash;
+pub use faults::Faults;
+pub use seal::{load_encryption_config, register_encryption_config, seal_for};
 pub use state::LoggedRequest;
 use state::State;
 
@@ -98,15 +125,27 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    /// HTTPS on 127.0.0.1:<random>, its own CA (rcgen), bearer token `token`.
+    /// HTTPS on 127.0.0.1:<random>, its own CA (rcgen), bearer token `token`: discovery only.
     pub fn start(resources: Vec<Resource>, token: &str) -> Self {
+        Self::launch(resources, token, None)
+    }
+
+    /// Discovery plus the objects of `resources` stored in the backend's etcd, read and written
+    /// through its EncryptionConfiguration. Panics if the config cannot be loaded.
+    pub fn with_backend(resources: Vec<Resource>, token: &str, backend: Backend) -> Self {
+        let store = backend::Store::new(&backend)
+            .unwrap_or_else(|e| panic!("test apiserver backend {backend:?}: {e}"));
+        Self::launch(resources, token, Some(store))
+    }
+
+    fn launch(resources: Vec<Resource>, token: &str, store: Option<backend::Store>) -> Self {
         let tls = TlsFiles::generate();
         let ca_pem = std::fs::read_to_string(&tls.ca_cert).expect("read test CA");
         let config = server_tls_config(&tls);
         // Bound here, so the port is known before the server thread runs.
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let addr = listener.local_addr().unwrap();
-        let state = Arc::new(State::new(resources, token, addr));
+        let state = Arc::new(State::new(resources, token, addr, store));
         let app = router::build(state.clone());
         let handle = Handle::new();
         let (ready_tx, ready_rx) = mpsc::channel();
@@ -169,6 +208,21 @@ impl ApiServer {
     /// Every request so far, oldest first.
     pub fn request_log(&self) -> Vec<LoggedRequest> {
         self.state.log()
+    }
+
+    /// The fault knobs (changeable while the server runs).
+    pub fn faults(&self) -> &Faults {
+        &self.state.faults
+    }
+
+    /// Accepts `token` from now on, with `access` (the start token is ReadWrite).
+    pub fn add_token(&self, token: &str, access: Access) {
+        self.state.add_token(token, access);
+    }
+
+    /// Every etcd put the server did, in order (empty without a backend).
+    pub fn etcd_writes(&self) -> Vec<EtcdWrite> {
+        self.state.store.as_ref().map(backend::Store::writes).unwrap_or_default()
     }
 }
 

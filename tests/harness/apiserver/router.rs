@@ -1,5 +1,5 @@
 //! The axum `Router`: every concern's routes, the 404/405 fallbacks, auth, common headers and
-//! the request log. A later concern adds its routes in `build` with one `.merge`.
+//! the request log. Object routes (GET, LIST, apply) and OpenAPI v3 only with a backend.
 
 use std::sync::Arc;
 
@@ -11,11 +11,14 @@ use axum::middleware::{Next, from_fn_with_state};
 use axum::response::Response;
 
 use super::state::{LoggedRequest, State};
-use super::{auth, discovery, status};
+use super::{auth, discovery, openapi, rest, status};
 
 pub(super) fn build(state: Arc<State>) -> Router {
-    Router::new()
-        .merge(discovery::routes())
+    let mut router = Router::new().merge(discovery::routes());
+    if state.store.is_some() {
+        router = router.merge(rest::routes()).merge(openapi::routes());
+    }
+    router
         .fallback(status::not_found)
         .method_not_allowed_fallback(status::method_not_allowed)
         // Outermost last: record sees every request, 401s included.
