@@ -170,6 +170,8 @@ pub(super) fn resource_prefix(r: &Resource) -> String {
     }
     match (r.group.as_str(), r.resource.as_str()) {
         ("", "services") => "services/specs".into(),
+        // Cohabitation: events.k8s.io events are stored with the core ones.
+        ("events.k8s.io", "events") => "events".into(),
         ("", "endpoints") => "services/endpoints".into(),
         _ if is_json_stored(&r.group) => format!("{}/{}", r.group, r.resource),
         _ => r.resource.clone(),
@@ -179,7 +181,8 @@ pub(super) fn resource_prefix(r: &Resource) -> String {
 /// Groups stored as JSON under `<group>/<plural>`: custom resources (a CRD group has a dot and
 /// is not a built-in group), CRDs and APIServices.
 pub(super) fn is_json_stored(group: &str) -> bool {
-    let builtin = atrest::keyspace::BUILTIN.iter().any(|(_, g, _)| *g == group);
+    let builtin =
+        group == "events.k8s.io" || atrest::keyspace::BUILTIN.iter().any(|(_, g, _)| *g == group);
     group.contains('.') && !builtin
 }
 
