@@ -2,6 +2,12 @@
 //! answers: the real kubectl reads its discovery, its `storageVersionHash` values equal the ones
 //! kubernetes pins in `pkg/controlplane/storageversionhashdata/data.go`, and its Status bodies
 //! equal, byte for byte, ones captured from real API servers.
+//!
+//! With a backend (a real etcd), objects: GET and LIST with resourceVersion = mod_revision,
+//! server-side apply with kube's preconditions and error bodies, and GuaranteedUpdate's rule
+//! (layout doc §5.1): a no-op apply rewrites a stale object with the write key, and leaves a
+//! current one alone. The real kubectl gets, lists and applies (`--server-side`, validation on)
+//! against it.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
