@@ -68,8 +68,10 @@ pub async fn client_config(
     kubeconfig: Option<&Path>,
     context: Option<&str>,
 ) -> Result<kube::Config, DiscoveryError> {
-    let opts =
-        kube::config::KubeConfigOptions { context: context.map(str::to_owned), ..Default::default() };
+    let opts = kube::config::KubeConfigOptions {
+        context: context.map(str::to_owned),
+        ..Default::default()
+    };
     let Some(path) = kubeconfig else {
         return kube::Config::from_kubeconfig(&opts).await.map_err(|e| {
             DiscoveryError::Kubeconfig { path: "(default)".into(), message: e.to_string() }
@@ -116,7 +118,8 @@ pub async fn read(client: &kube::Client) -> Result<ServerDiscovery, DiscoveryErr
     for group in client.list_api_groups().await.map_err(req)?.groups {
         // The preferred version first, so its listing is the one kept.
         let preferred = group.preferred_version.map(|p| p.group_version);
-        let mut versions: Vec<String> = group.versions.into_iter().map(|v| v.group_version).collect();
+        let mut versions: Vec<String> =
+            group.versions.into_iter().map(|v| v.group_version).collect();
         versions.sort_by_key(|gv| Some(gv) != preferred.as_ref());
         for gv in versions {
             lists.push(client.list_api_group_resources(&gv).await.map_err(req)?);

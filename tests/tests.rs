@@ -11,6 +11,7 @@ mod kms_client;
 mod kms_scan;
 
 mod reports;
+mod rewrite;
 mod scan_errors;
 mod scan_golden;
 mod scan_live;

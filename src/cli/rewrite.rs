@@ -115,8 +115,8 @@ pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
     if !(args.qps >= 0.0 && args.qps.is_finite()) {
         return Err(Failure::usage(anyhow!("--qps must be 0 (no limit) or a positive number")));
     }
-    let config = EncryptionConfig::load(&args.encryption_config)
-        .map_err(|e| Failure::usage(e.into()))?;
+    let config =
+        EncryptionConfig::load(&args.encryption_config).map_err(|e| Failure::usage(e.into()))?;
     let config_info =
         Some((args.encryption_config.display().to_string(), config.sha256_hex().to_owned()));
     // The API server is asked first: bad credentials should not cost a full scan.
@@ -355,4 +355,3 @@ fn resumed(target: atrest::rewrite::Target, e: &Entry) -> Done {
         retries: 0,
     }
 }
-

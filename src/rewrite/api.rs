@@ -79,7 +79,10 @@ impl std::fmt::Debug for ApiClient {
 
 impl ApiClient {
     /// Reads the kubeconfig (or kubectl's default one) and the server's discovery.
-    pub async fn connect(kubeconfig: Option<&Path>, context: Option<&str>) -> Result<Self, ApiError> {
+    pub async fn connect(
+        kubeconfig: Option<&Path>,
+        context: Option<&str>,
+    ) -> Result<Self, ApiError> {
         let mut config =
             discovery::client_config(kubeconfig, context).await.map_err(ApiError::Config)?;
         // kube's default retry waits up to 1000 s per request and hides every 429; atrest
@@ -252,9 +255,11 @@ mod tests {
         );
         let Answer::Refused(r) = conflict else { panic!() };
         assert_eq!((r.code, r.reason.as_str()), (409, "Conflict"));
-        let Answer::Refused(r) =
-            answer(StatusCode::BAD_GATEWAY, b"<html>bad gateway</html>", Some(Duration::from_secs(1)))
-        else {
+        let Answer::Refused(r) = answer(
+            StatusCode::BAD_GATEWAY,
+            b"<html>bad gateway</html>",
+            Some(Duration::from_secs(1)),
+        ) else {
             panic!()
         };
         assert_eq!(r.message, "<html>bad gateway</html>");

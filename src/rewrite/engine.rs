@@ -22,6 +22,11 @@ use crate::verdict::{Judge, Status};
 /// Applies allowed per object after conflicts (each one re-judged from etcd first).
 pub const MAX_CONFLICTS: u32 = 5;
 
+/// Why a 200 without a new resourceVersion matters (storage-layout doc §5.1 short-circuit).
+pub const UNCHANGED: &str = "the API server accepted the apply but did not write: it does not \
+    consider this object stale, so its EncryptionConfiguration (write key order), KMS plugin or \
+    storage version differs from what atrest judged with";
+
 /// How one object ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -59,10 +64,11 @@ impl Outcome {
         }
     }
 
-    /// Why, for failures and skips.
+    /// Why, for failures, skips and writes the server did not make.
     pub fn detail(&self) -> Option<&str> {
         match self {
             Self::Failed(d) | Self::Skipped(d) => Some(d),
+            Self::Unchanged => Some(UNCHANGED),
             _ => None,
         }
     }
@@ -229,11 +235,7 @@ impl<'a> Engine<'a> {
 
     /// Rewrites every target, calling `on_done` as each finishes (in completion order).
     /// Returns the first 401/403, which stopped the run, if any.
-    pub async fn run(
-        &self,
-        targets: Vec<Target>,
-        mut on_done: impl FnMut(Done),
-    ) -> Option<Denied> {
+    pub async fn run(&self, targets: Vec<Target>, mut on_done: impl FnMut(Done)) -> Option<Denied> {
         let mut results = futures::stream::iter(targets)
             .map(|t| self.rewrite_one(t))
             .buffer_unordered(self.concurrency);
@@ -289,7 +291,9 @@ impl<'a> Engine<'a> {
                 }
                 Ok(Answer::Refused(r)) => r,
                 Err(e) => {
-                    if let Some(outcome) = self.retry(d, None, &format!("request failed: {e}")).await {
+                    if let Some(outcome) =
+                        self.retry(d, None, &format!("request failed: {e}")).await
+                    {
                         return outcome;
                     }
                     continue;
@@ -315,7 +319,10 @@ impl<'a> Engine<'a> {
                     }
                 }
                 code => {
-                    return Outcome::Failed(format!("{code} {}: {}", refusal.reason, refusal.message));
+                    return Outcome::Failed(format!(
+                        "{code} {}: {}",
+                        refusal.reason, refusal.message
+                    ));
                 }
             }
         }
@@ -337,7 +344,9 @@ impl<'a> Engine<'a> {
     async fn retry(&self, d: &mut Done, after: Option<Duration>, why: &str) -> Option<Outcome> {
         d.retries += 1;
         if d.retries > MAX_RETRIES {
-            return Some(Outcome::Failed(format!("gave up after {MAX_RETRIES} retries; last: {why}")));
+            return Some(Outcome::Failed(format!(
+                "gave up after {MAX_RETRIES} retries; last: {why}"
+            )));
         }
         tracing::debug!(key = %d.target.key_str(), retry = d.retries, why, "backing off");
         if self.stop.sleep(pace::backoff(d.retries, after)).await {

@@ -92,9 +92,11 @@ pub fn open(path: &Path, header: &JournalHeader) -> Result<(Done, Journal), Jour
         match lines.next().transpose().map_err(io_err)? {
             None => {}
             Some(first) => {
-                let found: JournalHeader = serde_json::from_str(&first).map_err(|_| {
-                    JournalError::Mismatch { path: path.to_owned(), message: "not an atrest journal".into() }
-                })?;
+                let found: JournalHeader =
+                    serde_json::from_str(&first).map_err(|_| JournalError::Mismatch {
+                        path: path.to_owned(),
+                        message: "not an atrest journal".into(),
+                    })?;
                 if &found != header {
                     return Err(JournalError::Mismatch {
                         path: path.to_owned(),

@@ -14,6 +14,5 @@ pub mod plan;
 pub mod report;
 pub mod verify;
 
-
 pub use engine::{Counts, Done, Outcome};
 pub use plan::{Plan, Target};

@@ -115,9 +115,11 @@ impl Plan {
                 ),
             }),
             Status::Current => {
-                if rec.encryption.as_ref().is_some_and(|e| {
-                    e.kms_api_version == Some(crate::config::KmsApiVersion::V1)
-                }) {
+                if rec
+                    .encryption
+                    .as_ref()
+                    .is_some_and(|e| e.kms_api_version == Some(crate::config::KmsApiVersion::V1))
+                {
                     self.kms_v1_current += 1;
                 }
             }

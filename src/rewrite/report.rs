@@ -141,7 +141,13 @@ pub fn plan_table(out: &mut dyn Write, plan: &Plan, warnings: &[String]) -> io::
         }
         writeln!(out, "\nFirst objects:")?;
         for t in plan.targets.iter().take(TABLE_EXAMPLES) {
-            writeln!(out, "  {}  rv {}  {}", t.key_str(), t.resource_version, t.reasons.join("; "))?;
+            writeln!(
+                out,
+                "  {}  rv {}  {}",
+                t.key_str(),
+                t.resource_version,
+                t.reasons.join("; ")
+            )?;
         }
         if plan.targets.len() > TABLE_EXAMPLES {
             writeln!(out, "  … and {} more", plan.targets.len() - TABLE_EXAMPLES)?;
@@ -224,7 +230,8 @@ pub fn outcome_json(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
     }
     let mut header = o.header.clone();
     header.revision = o.verified.revision;
-    let by_key: HashMap<&[u8], &Done> = o.done.iter().map(|d| (d.target.key.as_slice(), d)).collect();
+    let by_key: HashMap<&[u8], &Done> =
+        o.done.iter().map(|d| (d.target.key.as_slice(), d)).collect();
     let mut summary = Summary::default();
     let keys: Vec<String> =
         o.verified.records.iter().map(|(k, _)| String::from_utf8_lossy(k).into_owned()).collect();
@@ -317,7 +324,8 @@ pub fn outcome_table(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
         c.verified_unreadable,
         o.verified.records.iter().filter(|(_, r)| r.is_none()).count()
     )?;
-    let by_key: HashMap<&[u8], &Done> = o.done.iter().map(|d| (d.target.key.as_slice(), d)).collect();
+    let by_key: HashMap<&[u8], &Done> =
+        o.done.iter().map(|d| (d.target.key.as_slice(), d)).collect();
     let stale: Vec<_> = o
         .verified
         .records
@@ -327,17 +335,10 @@ pub fn outcome_table(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
     if !stale.is_empty() {
         writeln!(out, "\nNot current:")?;
         for (key, rec) in stale.iter().take(TABLE_EXAMPLES) {
-            let why = by_key
-                .get(key.as_slice())
-                .and_then(|d| d.outcome.detail().map(str::to_owned))
-                .unwrap_or_else(|| rec.reasons.join("; "));
-            writeln!(
-                out,
-                "  {}  {}  {}",
-                String::from_utf8_lossy(key),
-                rec.status.as_str(),
-                why
-            )?;
+            let detail = by_key.get(key.as_slice()).and_then(|d| d.outcome.detail());
+            let why = detail.into_iter().chain(rec.reasons.iter().map(String::as_str));
+            let why = why.collect::<Vec<_>>().join("; ");
+            writeln!(out, "  {}  {}  {}", String::from_utf8_lossy(key), rec.status.as_str(), why)?;
         }
         if stale.len() > TABLE_EXAMPLES {
             writeln!(out, "  … and {} more (-o json lists all)", stale.len() - TABLE_EXAMPLES)?;
