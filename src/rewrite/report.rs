@@ -335,14 +335,23 @@ pub fn outcome_table(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
     if !stale.is_empty() {
         writeln!(out, "\nNot current:")?;
         for (key, rec) in stale.iter().take(TABLE_EXAMPLES) {
-            let detail = by_key.get(key.as_slice()).and_then(|d| d.outcome.detail());
-            let why = detail.into_iter().chain(rec.reasons.iter().map(String::as_str));
+            // Failures and skips say why; the long note on `unchanged` is printed once below.
+            let outcome = by_key.get(key.as_slice()).map(|d| match &d.outcome {
+                super::Outcome::Failed(why) | super::Outcome::Skipped(why) => {
+                    format!("{}: {why}", d.outcome.name())
+                }
+                other => other.name().to_owned(),
+            });
+            let why = outcome.into_iter().chain(rec.reasons.iter().cloned());
             let why = why.collect::<Vec<_>>().join("; ");
             writeln!(out, "  {}  {}  {}", String::from_utf8_lossy(key), rec.status.as_str(), why)?;
         }
         if stale.len() > TABLE_EXAMPLES {
             writeln!(out, "  … and {} more (-o json lists all)", stale.len() - TABLE_EXAMPLES)?;
         }
+    }
+    if c.unchanged > 0 {
+        writeln!(out, "\n{} unchanged: {}.", c.unchanged, super::engine::UNCHANGED)?;
     }
     if !o.warnings.is_empty() {
         writeln!(out, "\nWarnings:")?;
