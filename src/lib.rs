@@ -14,6 +14,7 @@ pub mod diff;
 pub mod discovery;
 pub mod envelope;
 pub mod history;
+pub mod inspect;
 pub mod keyspace;
 pub mod pb;
 pub mod policy;

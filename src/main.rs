@@ -16,6 +16,7 @@ fn main() -> ExitCode {
         cli::Command::Diff(args) => cli::run_diff(args),
         cli::Command::Check(args) => cli::run_check(*args, ui),
         cli::Command::Rewrite(args) => cli::run_rewrite(*args, ui),
+        cli::Command::Inspect(args) => cli::run_inspect(*args, ui),
     };
     match result {
         Ok(exit) => exit.into(),

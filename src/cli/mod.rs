@@ -3,6 +3,7 @@
 
 mod check;
 mod diff;
+mod inspect;
 mod progress;
 mod rewrite;
 mod scan;
@@ -16,6 +17,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 pub use check::run_check;
 pub use diff::run_diff;
+pub use inspect::run_inspect;
 pub use progress::Ui;
 pub use rewrite::run_rewrite;
 pub use scan::run_scan;
@@ -49,6 +51,45 @@ pub enum Command {
     /// Rewrite only the stale objects through the API server (no-op server-side apply with uid
     /// and resourceVersion preconditions), then verify in etcd that they moved.
     Rewrite(Box<rewrite::RewriteArgs>),
+    /// Every layer of one key (etcd metadata, envelope, payload, the whole object), or
+    /// `--list` the keys under a prefix.
+    Inspect(Box<inspect::InspectArgs>),
+}
+
+fn has_kms(config: &atrest::config::EncryptionConfig) -> bool {
+    use atrest::config::Provider;
+    config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
+}
+
+/// etcdctl's connection flags as the live source's options.
+fn live_options(
+    source: &SourceArgs,
+) -> Result<atrest::source::live::LiveOptions, crate::exit::Failure> {
+    use crate::exit::Failure;
+    let user = match (&source.user, &source.password) {
+        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+        (Some(u), None) => match u.split_once(':') {
+            Some((name, pw)) => Some((name.to_owned(), pw.to_owned())),
+            None => {
+                return Err(Failure::usage(anyhow::anyhow!(
+                    "--user {u} has no password: use --user name:password or --password"
+                )));
+            }
+        },
+        (None, Some(_)) => {
+            return Err(Failure::usage(anyhow::anyhow!("--password needs --user")));
+        }
+        (None, None) => None,
+    };
+    Ok(atrest::source::live::LiveOptions {
+        endpoints: source.endpoints.clone(),
+        cacert: source.cacert.clone(),
+        cert: source.cert.clone(),
+        key: source.key.clone(),
+        user,
+        dial_timeout: source.dial_timeout,
+        command_timeout: source.command_timeout,
+    })
 }
 
 /// Where the data comes from: a live etcd, with etcdctl's flags and environment.

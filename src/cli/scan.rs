@@ -8,10 +8,10 @@ use anyhow::Context;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::progress::{ProgressSink, Ui};
-use super::{FailOn, OutputFormat, ScanArgs};
+use super::{FailOn, OutputFormat, ScanArgs, has_kms};
 use crate::exit::{Exit, Failure};
 use atrest::codec::rfc3339_from_unix;
-use atrest::config::{EncryptionConfig, Provider};
+use atrest::config::EncryptionConfig;
 use atrest::envelope::kms::KmsPlugin;
 use atrest::envelope::kms_plugin::{GrpcKms, PluginStatus};
 use atrest::history::History;
@@ -23,7 +23,7 @@ use atrest::report::prometheus::{MetricsFile, PrometheusSink, Tee};
 use atrest::report::table::{DEFAULT_FINDINGS, TableSink};
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::scan::{Extras, ScanError, detect_prefix, scan_live};
-use atrest::source::live::{KeyReader, LiveOptions, LiveSource};
+use atrest::source::live::{KeyReader, LiveSource};
 use atrest::verdict::{Filter, Judge, Versions};
 
 /// Runs `atrest scan` and returns the exit code.
@@ -113,10 +113,6 @@ pub fn run_scan(args: ScanArgs, ui: Ui) -> Result<Exit, Failure> {
         FailOn::Never => 0,
     };
     Ok(if failing > 0 || violations > 0 { Exit::Findings } else { Exit::Ok })
-}
-
-fn has_kms(config: &EncryptionConfig) -> bool {
-    config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
 }
 
 fn now_rfc3339() -> String {
@@ -232,30 +228,7 @@ impl Plan<'_> {
 
 fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Failure> {
     let args = plan.args;
-    let user = match (&args.source.user, &args.source.password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        (Some(u), None) => match u.split_once(':') {
-            Some((name, pw)) => Some((name.to_owned(), pw.to_owned())),
-            None => {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "--user {u} has no password: use --user name:password or --password"
-                )));
-            }
-        },
-        (None, Some(_)) => {
-            return Err(Failure::usage(anyhow::anyhow!("--password needs --user")));
-        }
-        (None, None) => None,
-    };
-    let opts = LiveOptions {
-        endpoints: args.source.endpoints.clone(),
-        cacert: args.source.cacert.clone(),
-        cert: args.source.cert.clone(),
-        key: args.source.key.clone(),
-        user,
-        dial_timeout: args.source.dial_timeout,
-        command_timeout: args.source.command_timeout,
-    };
+    let opts = super::live_options(&args.source)?;
     let rt = plan.rt;
     let mut source =
         rt.block_on(LiveSource::connect(opts)).map_err(|e| Failure::source(e.into()))?;

@@ -120,6 +120,21 @@ impl LiveSource {
         KeyReader { kv: self.kv.clone(), timeout: self.opts.command_timeout }
     }
 
+    /// Seconds left on a lease (-1 once it expired), as `etcdctl lease timetolive` shows.
+    pub async fn lease_ttl(&mut self, id: i64) -> Result<i64, SourceError> {
+        let mut leases = self.client.lease_client();
+        let fut = leases.time_to_live(id, None);
+        match tokio::time::timeout(self.opts.command_timeout, fut).await {
+            Ok(r) => r
+                .map(|resp| resp.ttl())
+                .map_err(|source| SourceError::Request { what: "read a lease", source }),
+            Err(_) => Err(SourceError::CommandTimeout {
+                what: "read a lease",
+                timeout: self.opts.command_timeout,
+            }),
+        }
+    }
+
     /// etcd's current revision.
     pub async fn current_revision(&mut self) -> Result<i64, SourceError> {
         let resp =
