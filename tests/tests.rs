@@ -7,6 +7,7 @@ mod deploy;
 mod diff;
 mod discovery;
 mod html;
+mod inspect;
 mod kms_client;
 mod kms_scan;
 
