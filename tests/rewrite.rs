@@ -469,3 +469,41 @@ fn a_snapshot_source_is_a_usage_error() {
     let run = atrest(["rewrite", "--snapshot", "/nonexistent.db", "--encryption-config", "/x"]);
     assert_eq!(run.code, 2, "{}", run.stderr);
 }
+
+#[test]
+fn resources_the_server_does_not_serve_are_findings_not_crashes() {
+    // The CRD is in etcd and its objects are at an old version, but the API server does not
+    // serve the group (an API removed, or served by an aggregated server elsewhere).
+    let c = Cluster::start(vec![secrets()], &[("key1", &KEY1)]);
+    let mut kvs = vec![(
+        "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com".to_owned(),
+        crd("example.com", "testcrds", "TestCrd"),
+    )];
+    kvs.push((
+        "/registry/example.com/testcrds/default/old".to_owned(),
+        objects::cr_json(
+            "example.com/v1",
+            "TestCrd",
+            Some("default"),
+            "old",
+            "cr-uid-old",
+            1_700_000_000,
+            json!({}),
+        ),
+    ));
+    c.etcd.put_all(&kvs);
+    let plan = c.rewrite(&["--dry-run"]);
+    assert_eq!(plan.code, 0, "{}", plan.stderr);
+    let warnings = plan.json()["plan"]["warnings"].to_string();
+    assert!(warnings.contains("does not serve this resource"), "{warnings}");
+    let run = c.rewrite(&[]);
+    assert_eq!(run.code, 4, "stderr: {}", run.stderr);
+    let doc = run.json();
+    assert_eq!(doc["summary"]["rewrite"]["skipped"], 1);
+    assert_eq!(doc["objects"][0]["rewrite"]["outcome"], "skipped");
+    assert!(
+        doc["objects"][0]["rewrite"]["detail"].as_str().unwrap().contains("does not serve"),
+        "{doc}"
+    );
+    assert_eq!(c.patches(), 0);
+}
