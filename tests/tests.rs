@@ -10,6 +10,7 @@ mod html;
 mod inspect;
 mod kms_client;
 mod kms_scan;
+mod object_golden;
 
 mod reports;
 mod rewrite;

@@ -21,6 +21,7 @@ mod cbor;
 mod facts;
 mod json;
 pub mod node;
+pub mod object;
 mod protobuf;
 #[cfg(test)]
 mod tests;
