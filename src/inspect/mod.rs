@@ -8,13 +8,12 @@ pub mod redact;
 
 use serde::Serialize;
 
-mod object_shim;
+use crate::codec::object::{Completeness, decode_object};
 use crate::config::{EncryptionConfig, KmsApiVersion, Provider};
 use crate::envelope::{self, Encryption, ProviderKind, Transformer};
 use crate::source::RawKv;
 use crate::verdict::{Judge, Record, Status};
 use hexdump::Region;
-use object_shim::{Completeness, decode_object};
 
 /// Whether secret values may be printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
