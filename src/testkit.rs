@@ -168,6 +168,59 @@ fn with_prefix(provider: &str, key_name: &str, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// Compares a decoded object with its golden JSON twin modulo the documented conventions: Go's
+/// JSON writer omits empty `omitempty` fields while protobuf always carries non-pointer zero
+/// values, so null, "", 0, false, [] and {} are dropped (recursively) on both sides.
+pub fn normalize(v: &mut serde_json::Value) {
+    use serde_json::Value;
+    match v {
+        Value::Object(map) => {
+            map.values_mut().for_each(normalize);
+            map.retain(|_, v| match v {
+                Value::Null => false,
+                Value::Bool(b) => *b,
+                Value::Number(n) => n.as_f64() != Some(0.0),
+                Value::String(s) => !s.is_empty(),
+                Value::Array(a) => !a.is_empty(),
+                Value::Object(o) => !o.is_empty(),
+            });
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalize),
+        _ => {}
+    }
+}
+
+/// Where `ours` first differs from `twin` (a JSON pointer and both values); with `subset`, keys
+/// `twin` has and `ours` lacks are allowed (a decoder that skipped fields it cannot name).
+pub fn first_difference(
+    ours: &serde_json::Value,
+    twin: &serde_json::Value,
+    subset: bool,
+    at: &str,
+) -> Option<String> {
+    use serde_json::Value;
+    match (ours, twin) {
+        (Value::Object(x), Value::Object(y)) => {
+            let keys: Vec<&String> =
+                if subset { x.keys().collect() } else { x.keys().chain(y.keys()).collect() };
+            keys.into_iter().find_map(|key| {
+                let here = format!("{at}/{key}");
+                match (x.get(key), y.get(key)) {
+                    (Some(p), Some(q)) => first_difference(p, q, subset, &here),
+                    (p, q) => Some(format!("{here}: ours {p:?}, twin {q:?}")),
+                }
+            })
+        }
+        (Value::Array(x), Value::Array(y)) if x.len() == y.len() => x
+            .iter()
+            .zip(y)
+            .enumerate()
+            .find_map(|(i, (p, q))| first_difference(p, q, subset, &format!("{at}/{i}"))),
+        _ if ours == twin => None,
+        _ => Some(format!("{at}: ours {ours}, twin {twin}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -201,6 +201,7 @@ impl Inspector<'_> {
                 Some(o.value),
                 match o.completeness {
                     Completeness::Full => "full".to_owned(),
+                    Completeness::Partial(why) => format!("partial: {why}"),
                     Completeness::MetadataOnly(why) => format!("metadata only: {why}"),
                 },
             ),

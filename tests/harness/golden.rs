@@ -52,29 +52,4 @@ pub fn config_file(name: &str, dir: &Path, plugin: &KmsPluginServer) -> PathBuf 
     path
 }
 
-/// Compares a decoded object with its golden JSON twin modulo the documented conventions: Go's
-/// JSON writer omits empty `omitempty` fields while protobuf always carries non-pointer zero
-/// values, so null, "", 0, false, [] and {} are dropped (recursively) on both sides.
-pub fn normalize(v: &mut Value) {
-    match v {
-        Value::Object(map) => {
-            for value in map.values_mut() {
-                normalize(value);
-            }
-            map.retain(|_, value| !is_empty(value));
-        }
-        Value::Array(items) => items.iter_mut().for_each(normalize),
-        _ => {}
-    }
-}
-
-fn is_empty(v: &Value) -> bool {
-    match v {
-        Value::Null => true,
-        Value::Bool(b) => !b,
-        Value::Number(n) => n.as_f64() == Some(0.0),
-        Value::String(s) => s.is_empty(),
-        Value::Array(a) => a.is_empty(),
-        Value::Object(o) => o.is_empty(),
-    }
-}
+pub use atrest::testkit::normalize;

@@ -43,8 +43,11 @@ pub struct Object {
 pub enum Completeness {
     /// Every field.
     Full,
-    /// `value` holds apiVersion, kind and metadata only; the reason says why: a protobuf kind
-    /// the bundled descriptors do not have, or fields they cannot name (where, by number).
+    /// Every field the bundled descriptors name; the reason lists the fields of a newer release
+    /// they cannot name (where, by number), which `value` lacks.
+    Partial(String),
+    /// `value` holds apiVersion, kind and metadata only: a protobuf kind the bundled
+    /// descriptors do not have (the reason says which).
     MetadataOnly(String),
 }
 
@@ -113,10 +116,10 @@ fn protobuf_object(body: &[u8], facts: &ObjectFacts) -> Result<Object, DecodeErr
             if converted.unknown.is_empty() {
                 (converted.value, Completeness::Full)
             } else {
-                // Written by a newer release: what the descriptors cannot name is missing, so
-                // only the metadata is vouched for.
+                // Written by a newer release: everything the descriptors name is shown, and
+                // the reason says what is missing.
                 let why = unknown_fields_reason(&converted.unknown);
-                (only_metadata(converted.value), Completeness::MetadataOnly(why))
+                (converted.value, Completeness::Partial(why))
             }
         }
         None => {
