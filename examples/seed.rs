@@ -36,7 +36,8 @@ impl Bytes {
 }
 
 /// A built-in object the way kube-apiserver stores it: "k8s\0" + runtime.Unknown whose raw is
-/// the object message (metadata = field 1, then `extra` as field 2, e.g. Secret.data).
+/// the object message (metadata = field 1, then `extra` as field 2: one `data` map entry of a
+/// Secret or ConfigMap, a Deployment's spec), valid under the real Kubernetes schema.
 fn protobuf_object(
     api_version: &str,
     kind: &str,
@@ -72,6 +73,26 @@ fn protobuf_object(
     out.extend(unknown.encode_to_vec());
     out
 }
+
+/// One `map<string, …>` entry (key = field 1, value = field 2), as Secret.data and
+/// ConfigMap.data carry them.
+fn map_entry(key: &str, value: &[u8]) -> Vec<u8> {
+    let mut out = vec![0x0a];
+    prost::encoding::encode_varint(key.len() as u64, &mut out);
+    out.extend_from_slice(key.as_bytes());
+    out.push(0x12);
+    prost::encoding::encode_varint(value.len() as u64, &mut out);
+    out.extend_from_slice(value);
+    out
+}
+
+/// Random bytes as lower-case hex (a ConfigMap value must be UTF-8).
+fn hex(bytes: &[u8]) -> Vec<u8> {
+    bytes.iter().flat_map(|b| format!("{b:02x}").into_bytes()).collect()
+}
+
+/// A DeploymentSpec with `replicas: 2`.
+const DEPLOYMENT_SPEC: &[u8] = &[0x08, 0x02];
 
 fn json_cr(api_version: &str, kind: &str, ns: &str, name: &str, uid: &str, size: usize) -> Vec<u8> {
     format!(
@@ -119,7 +140,7 @@ fn demo_fixture(out: &std::path::Path) {
     let box_key: [u8; 32] = r.fill();
     let mut kvs: Vec<(String, Vec<u8>)> = Vec::new();
     let secret = |r: &mut Bytes, ns: &str, name: &str| {
-        let data = r.vec(64);
+        let data = map_entry("token", &r.vec(64));
         protobuf_object("v1", "Secret", ns, name, &uid(r), &data)
     };
     for (i, name) in
@@ -153,14 +174,16 @@ fn demo_fixture(out: &std::path::Path) {
     for (ns, name) in
         [("default", "kube-root-ca.crt"), ("prod", "app-settings"), ("kube-system", "coredns")]
     {
-        let extra = r.vec(48);
+        let extra = map_entry("config", &hex(&r.vec(48)));
         kvs.push((
             format!("/registry/configmaps/{ns}/{name}"),
             protobuf_object("v1", "ConfigMap", ns, name, &uid(&mut r), &extra),
         ));
     }
     for name in ["web", "worker"] {
-        let p = protobuf_object("apps/v1", "Deployment", "prod", name, &uid(&mut r), &r.vec(80));
+        let _padding = r.vec(80); // keeps the generator's sequence (and the demo bytes) stable
+        let p =
+            protobuf_object("apps/v1", "Deployment", "prod", name, &uid(&mut r), DEPLOYMENT_SPEC);
         kvs.push((
             format!("/registry/deployments/prod/{name}"),
             seal_secretbox(&box_key, "box-1", &p, r.fill()),
@@ -222,7 +245,8 @@ async fn bench(endpoint: &str, count: usize, config_out: &std::path::Path) {
             )
         } else if i % 2 == 0 {
             let name = format!("s{i}");
-            let p = protobuf_object("v1", "Secret", &ns, &name, &uid(&mut r), &r.vec(900));
+            let data = map_entry("payload", &r.vec(900));
+            let p = protobuf_object("v1", "Secret", &ns, &name, &uid(&mut r), &data);
             let key = format!("/registry/secrets/{ns}/{name}");
             let v = match i % 3 {
                 0 => seal_aescbc(&cbc, "cbc1", &p, r.fill()),
@@ -234,7 +258,14 @@ async fn bench(endpoint: &str, count: usize, config_out: &std::path::Path) {
             let name = format!("cm{i}");
             (
                 format!("/registry/configmaps/{ns}/{name}"),
-                protobuf_object("v1", "ConfigMap", &ns, &name, &uid(&mut r), &r.vec(900)),
+                protobuf_object(
+                    "v1",
+                    "ConfigMap",
+                    &ns,
+                    &name,
+                    &uid(&mut r),
+                    &map_entry("payload", &hex(&r.vec(450))),
+                ),
             )
         };
         batch.push(etcd_client::TxnOp::put(key, value, None));
