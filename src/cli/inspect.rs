@@ -97,12 +97,7 @@ pub fn run_inspect(args: InspectArgs, ui: Ui) -> Result<Exit, Failure> {
     if args.reveal && !ui.quiet {
         eprintln!("atrest: warning: --reveal prints secret values; mind your terminal and logs");
     }
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::source)?;
+    let rt = super::runtime(1)?;
     let kms = config.as_ref().filter(|c| has_kms(c)).map(|c| GrpcKms::connect(c, rt.handle()));
     let kms_ref = kms.as_ref().map_or(&atrest::verdict::NO_KMS as &dyn KmsPlugin, |k| k as _);
     let filter = Filter::default();

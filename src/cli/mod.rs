@@ -56,6 +56,17 @@ pub enum Command {
     Inspect(Box<inspect::InspectArgs>),
 }
 
+/// A multi-thread tokio runtime with `workers` threads (etcd, KMS and API I/O).
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, crate::exit::Failure> {
+    use anyhow::Context as _;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+        .map_err(crate::exit::Failure::source)
+}
+
 fn has_kms(config: &atrest::config::EncryptionConfig) -> bool {
     use atrest::config::Provider;
     config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))

@@ -120,13 +120,7 @@ pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
     let config_info =
         Some((args.encryption_config.display().to_string(), config.sha256_hex().to_owned()));
     // The API server is asked first: bad credentials should not cost a full scan.
-    let api_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("atrest-api")
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::source)?;
+    let api_rt = super::runtime(2)?;
     let api = api_rt
         .block_on(ApiClient::connect(args.kubeconfig.as_deref(), args.context.as_deref()))
         .map_err(|e| match e {

@@ -3,8 +3,6 @@
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 
-use anyhow::Context;
-
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::progress::{ProgressSink, Ui};
@@ -143,12 +141,7 @@ pub(super) fn scan_into(
     sink: &mut dyn ReportSink,
     then: Option<Then<'_>>,
 ) -> Result<Summary, Failure> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .context("starting the async runtime")
-        .map_err(Failure::source)?;
+    let rt = super::runtime(1)?;
     // KMS plugins are asked for their Status once, before any object is read.
     let kms = config.filter(|c| has_kms(c)).map(|c| GrpcKms::connect(c, rt.handle()));
     let kms_statuses = kms.as_ref().map(GrpcKms::statuses).unwrap_or_default();

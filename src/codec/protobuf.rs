@@ -53,7 +53,7 @@ fn time(t: Time) -> Option<String> {
 /// prost's error, reworded without the numbers it may quote from the data (an invalid key value
 /// is up to 8 payload bytes). prost does not expose the error kind, so this matches its
 /// fixed description texts; anything unexpected becomes "malformed".
-fn describe(what: &'static str, e: &prost::DecodeError) -> DecodeError {
+pub(super) fn describe(what: &'static str, e: &prost::DecodeError) -> DecodeError {
     let text = e.to_string();
     let truncated = |problem| DecodeError::ProtobufTruncated { what, problem };
     let malformed = |problem| DecodeError::ProtobufMalformed { what, problem };
@@ -71,7 +71,7 @@ fn describe(what: &'static str, e: &prost::DecodeError) -> DecodeError {
         malformed("field number 0")
     } else if text.contains("invalid wire type") {
         malformed("invalid or unexpected wire type")
-    } else if text.contains("not UTF-8") {
+    } else if text.contains("UTF-8") {
         malformed("a string field is not UTF-8")
     } else if text.contains("end group") {
         malformed("unexpected end-group tag")

@@ -54,6 +54,29 @@ struct WireTarget<'a> {
     reasons: &'a [String],
 }
 
+/// The documents `rewrite` prints: the plan (`RewritePlan`, no summary) and the outcome
+/// (`Rewrite`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Doc<'a, O: Serialize> {
+    api_version: &'static str,
+    kind: &'static str,
+    source: wire::Source<'a>,
+    encryption_config: Option<wire::EncryptionConfig<'a>>,
+    plan: WirePlan<'a>,
+    objects: Vec<O>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    summary: Option<WireSummary<'a>>,
+}
+
+/// The contract's summary of the verified records, with the run's counts.
+#[derive(Serialize)]
+struct WireSummary<'a> {
+    #[serde(flatten)]
+    base: wire::Summary<'a>,
+    rewrite: &'a Counts,
+}
+
 fn wire_plan<'a>(
     plan: &Plan,
     unfixable: &'a [WireUnfixable<'a>],
@@ -85,16 +108,6 @@ pub fn plan_json(
     plan: &Plan,
     warnings: &[String],
 ) -> io::Result<()> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Doc<'a> {
-        api_version: &'static str,
-        kind: &'static str,
-        source: wire::Source<'a>,
-        encryption_config: Option<wire::EncryptionConfig<'a>>,
-        plan: WirePlan<'a>,
-        objects: Vec<WireTarget<'a>>,
-    }
     let unfixable = wire_unfixable(&plan.unfixable);
     let doc = Doc {
         api_version: "atrest/v1",
@@ -103,6 +116,7 @@ pub fn plan_json(
         encryption_config: header.wire_config(),
         plan: wire_plan(plan, &unfixable, warnings),
         objects: plan.targets.iter().map(wire_target).collect(),
+        summary: None,
     };
     serde_json::to_writer_pretty(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")
@@ -211,23 +225,6 @@ struct WireObject<'a> {
 /// `-o json`: the contract document of the verified objects, each with a `rewrite` member, and
 /// `summary.rewrite` with the counts. A key that is gone has only `key` and `rewrite`.
 pub fn outcome_json(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
-    #[derive(Serialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Doc<'a> {
-        api_version: &'static str,
-        kind: &'static str,
-        source: wire::Source<'a>,
-        encryption_config: Option<wire::EncryptionConfig<'a>>,
-        plan: WirePlan<'a>,
-        objects: Vec<WireObject<'a>>,
-        summary: WireSummary<'a>,
-    }
-    #[derive(Serialize)]
-    struct WireSummary<'a> {
-        #[serde(flatten)]
-        base: wire::Summary<'a>,
-        rewrite: &'a Counts,
-    }
     let mut header = o.header.clone();
     header.revision = o.verified.revision;
     let by_key: HashMap<&[u8], &Done> =
@@ -268,7 +265,7 @@ pub fn outcome_json(out: &mut dyn Write, o: &Finished<'_>) -> io::Result<()> {
         encryption_config: header.wire_config(),
         plan: wire_plan(o.plan, &unfixable, o.warnings),
         objects,
-        summary: WireSummary { base: summary.to_wire(), rewrite: o.counts },
+        summary: Some(WireSummary { base: summary.to_wire(), rewrite: o.counts }),
     };
     serde_json::to_writer(&mut *out, &doc).map_err(io::Error::other)?;
     out.write_all(b"\n")

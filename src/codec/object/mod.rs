@@ -101,7 +101,8 @@ fn protobuf_body(plaintext: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
 
 /// The object in a runtime.Unknown whose wrapper [`super::decode`] already accepted.
 fn protobuf_object(body: &[u8], facts: &ObjectFacts) -> Result<Object, DecodeError> {
-    let unknown = Unknown::decode(body).map_err(|e| proto_json::describe("runtime.Unknown", &e))?;
+    let unknown = Unknown::decode(body)
+        .map_err(|e| crate::codec::protobuf::describe("runtime.Unknown", &e))?;
     let type_meta = unknown.type_meta.unwrap_or_default();
     let api_version = type_meta.api_version.unwrap_or_default();
     let kind = type_meta.kind.unwrap_or_default();

@@ -105,7 +105,8 @@ pub(super) fn decode_message(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<Converted, DecodeError> {
-    let message = DynamicMessage::decode(desc, bytes).map_err(|e| describe(what, &e))?;
+    let message = DynamicMessage::decode(desc, bytes)
+        .map_err(|e| crate::codec::protobuf::describe(what, &e))?;
     let mut unknown = Vec::new();
     let value = message_json(&message, Path::Root, &mut unknown);
     Ok(Converted { value, unknown })
@@ -523,36 +524,4 @@ fn schema_or_string_array(
         return array;
     }
     message_field(message, "schema", path, unknown).unwrap_or(Value::Null)
-}
-
-/// prost's error, reworded without the numbers it may quote from the data (an invalid key value
-/// is up to 8 payload bytes). prost does not expose the error kind, so this matches its fixed
-/// description texts; anything unexpected becomes "malformed".
-pub(super) fn describe(what: &'static str, e: &prost::DecodeError) -> DecodeError {
-    let text = e.to_string();
-    let truncated = |problem| DecodeError::ProtobufTruncated { what, problem };
-    let malformed = |problem| DecodeError::ProtobufMalformed { what, problem };
-    if text.contains("buffer underflow") {
-        truncated("a field runs past the end of the data")
-    } else if text.contains("delimited length exceeded") {
-        truncated("a field runs past the end of its enclosing message")
-    } else if text.contains("invalid varint") {
-        malformed("invalid varint")
-    } else if text.contains("recursion limit") {
-        malformed("nesting too deep")
-    } else if text.contains("invalid key value") {
-        malformed("invalid field key")
-    } else if text.contains("invalid tag value") {
-        malformed("field number 0")
-    } else if text.contains("invalid wire type") {
-        malformed("invalid or unexpected wire type")
-    } else if text.contains("not UTF-8") || text.contains("UTF-8") {
-        malformed("a string field is not UTF-8")
-    } else if text.contains("end group") {
-        malformed("unexpected end-group tag")
-    } else if text.contains("length delimiter exceeds") {
-        malformed("length too large")
-    } else {
-        malformed("not a valid protobuf message")
-    }
 }
