@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::io::Write as _;
 
-use atrest::pb::runtime::{ObjectHead, ObjectMeta, Time, TypeMeta, Unknown};
+use atrest::pb::runtime::{ObjectHead, ObjectMeta, Time};
 use atrest::testkit::{seal_aescbc, seal_aesgcm, seal_secretbox};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -60,18 +60,7 @@ fn protobuf_object(
         prost::encoding::encode_varint(extra.len() as u64, &mut raw);
         raw.extend_from_slice(extra);
     }
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta {
-            api_version: Some(api_version.into()),
-            kind: Some(kind.into()),
-        }),
-        raw: Some(raw.into()),
-        content_encoding: Some(String::new()),
-        content_type: Some(String::new()),
-    };
-    let mut out = b"k8s\0".to_vec();
-    out.extend(unknown.encode_to_vec());
-    out
+    atrest::testkit::protobuf_payload(api_version, kind, &raw)
 }
 
 /// One `map<string, …>` entry (key = field 1, value = field 2), as Secret.data and

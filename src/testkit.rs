@@ -168,6 +168,24 @@ fn with_prefix(provider: &str, key_name: &str, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// `k8s\0` + runtime.Unknown{typeMeta{apiVersion, kind}, raw, contentEncoding "", contentType ""}:
+/// a built-in object's plaintext as kube-apiserver stores it (storage-layout doc §2.1).
+pub fn protobuf_payload(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {
+    use prost::Message as _;
+    let unknown = crate::pb::runtime::Unknown {
+        type_meta: Some(crate::pb::runtime::TypeMeta {
+            api_version: Some(api_version.to_owned()),
+            kind: Some(kind.to_owned()),
+        }),
+        raw: Some(raw.to_vec().into()),
+        content_encoding: Some(String::new()),
+        content_type: Some(String::new()),
+    };
+    let mut out = b"k8s\0".to_vec();
+    out.extend(unknown.encode_to_vec());
+    out
+}
+
 /// Compares a decoded object with its golden JSON twin modulo the documented conventions: Go's
 /// JSON writer omits empty `omitempty` fields while protobuf always carries non-pointer zero
 /// values, so null, "", 0, false, [] and {} are dropped (recursively) on both sides.

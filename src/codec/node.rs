@@ -87,7 +87,7 @@ mod tests {
     use prost::Message as _;
 
     use super::kubelet_version;
-    use crate::pb::runtime::{NodeHead, NodeStatus, NodeSystemInfo, TypeMeta, Unknown};
+    use crate::pb::runtime::{NodeHead, NodeStatus, NodeSystemInfo};
 
     fn golden(name: &str) -> Vec<u8> {
         let path = crate::testkit::golden_dir().join("payloads").join(name);
@@ -101,18 +101,7 @@ mod tests {
                 node_info: Some(NodeSystemInfo { kubelet_version: kubelet.map(str::to_owned) }),
             }),
         };
-        let unknown = Unknown {
-            type_meta: Some(TypeMeta {
-                api_version: Some(api_version.to_owned()),
-                kind: Some(kind.to_owned()),
-            }),
-            raw: Some(head.encode_to_vec().into()),
-            content_encoding: Some(String::new()),
-            content_type: Some(String::new()),
-        };
-        let mut out = b"k8s\0".to_vec();
-        out.extend(unknown.encode_to_vec());
-        out
+        crate::testkit::protobuf_payload(api_version, kind, &head.encode_to_vec())
     }
 
     #[test]

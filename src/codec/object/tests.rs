@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use super::proto_json::{decode_message, go_duration};
 use super::{Completeness, DESCRIPTORS_RELEASE, decode_object, pool};
 use crate::codec::DecodeError;
-use crate::pb::runtime::{TypeMeta, Unknown};
+use crate::pb::runtime::Unknown;
 use crate::testkit::{first_difference, normalize};
 
 fn golden(name: &str) -> Vec<u8> {
@@ -34,18 +34,7 @@ fn desc(name: &str) -> MessageDescriptor {
 
 /// `message` as `k8s\0` + runtime.Unknown, the way kube-apiserver stores it.
 fn stored(api_version: &str, kind: &str, raw: Vec<u8>) -> Vec<u8> {
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta {
-            api_version: Some(api_version.to_owned()),
-            kind: Some(kind.to_owned()),
-        }),
-        raw: Some(raw.into()),
-        content_encoding: Some(String::new()),
-        content_type: Some(String::new()),
-    };
-    let mut out = b"k8s\0".to_vec();
-    out.extend(unknown.encode_to_vec());
-    out
+    crate::testkit::protobuf_payload(api_version, kind, &raw)
 }
 
 /// One field of message `name` set to `value`, converted.
