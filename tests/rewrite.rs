@@ -507,3 +507,83 @@ fn resources_the_server_does_not_serve_are_findings_not_crashes() {
     );
     assert_eq!(c.patches(), 0);
 }
+
+#[test]
+fn ctrl_c_stops_after_the_requests_in_flight_and_reports_what_was_done() {
+    let new = [("key2", &KEY2), ("key1", &KEY1)];
+    let c = Cluster::start(vec![secrets()], &new);
+    c.seed_secrets(0..300, &[("key1", &KEY1)]);
+    c.server.faults().set_latency(Duration::from_millis(20));
+    let journal = c.dir.path().join("journal.jsonl");
+    let kubeconfig = c.server.kubeconfig();
+    let child = Command::new(env!("CARGO_BIN_EXE_atrest"))
+        .args(["rewrite", "--endpoints", &c.etcd.endpoint, "--encryption-config"])
+        .arg(&c.config)
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args(["--concurrency", "2", "--qps", "0", "-o", "json", "--journal"])
+        .arg(&journal)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while c.server.etcd_writes().len() < 20 {
+        assert!(Instant::now() < deadline, "no progress");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("stopping after the requests in flight"), "{stderr}");
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let counts = &doc["summary"]["rewrite"];
+    let rewritten = counts["rewritten"].as_u64().unwrap();
+    assert!(counts["interrupted"].as_u64().unwrap() > 0, "{counts}");
+    assert_eq!(rewritten + counts["interrupted"].as_u64().unwrap(), 300, "{counts}");
+    // What was written is what the report and the journal say, and it was verified.
+    assert_eq!(c.server.etcd_writes().len() as u64, rewritten);
+    assert_eq!(counts["verifiedCurrent"].as_u64(), Some(rewritten), "{counts}");
+    let journaled = std::fs::read_to_string(&journal).unwrap().lines().count() as u64;
+    assert_eq!(journaled, rewritten + 1, "header + one line per finished object");
+}
+
+#[test]
+fn resource_filter_limits_the_plan() {
+    let new = [("key2", &KEY2), ("key1", &KEY1)];
+    let resources = vec![
+        secrets(),
+        Resource::new("example.com", "v1", "testcrds", "TestCrd", true).stored_as("v2"),
+        Resource::new("example.com", "v2", "testcrds", "TestCrd", true).stored_as("v2"),
+    ];
+    let c = Cluster::start(resources, &new);
+    c.seed_secrets(0..5, &[("key1", &KEY1)]);
+    c.etcd.put_all(&[
+        (
+            "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com"
+                .to_owned(),
+            crd("example.com", "testcrds", "TestCrd"),
+        ),
+        (
+            "/registry/example.com/testcrds/default/old".to_owned(),
+            objects::cr_json(
+                "example.com/v1",
+                "TestCrd",
+                Some("default"),
+                "old",
+                "cr-uid-old",
+                1_700_000_000,
+                json!({}),
+            ),
+        ),
+    ]);
+    let run = c.rewrite(&["--resource", "testcrds.example.com"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(rewrite_counts(&run)["rewritten"], 1);
+    let written: Vec<String> = c.server.etcd_writes().into_iter().map(|w| w.key).collect();
+    assert_eq!(written, ["/registry/example.com/testcrds/default/old"]);
+    let run = c.rewrite(&["--resource", "secrets"]);
+    assert_eq!(rewrite_counts(&run)["rewritten"], 5, "{}", run.stderr);
+}
