@@ -125,6 +125,33 @@ impl Cluster {
         atrest(args)
     }
 
+    /// `atrest rewrite --concurrency 2 --qps 0 -o json --journal J` in the background; its
+    /// stdout and stderr are captured or dropped.
+    fn spawn_rewrite(&self, journal: &Path, capture: bool) -> std::process::Child {
+        let output = || if capture { Stdio::piped() } else { Stdio::null() };
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(["rewrite", "--endpoints", &self.etcd.endpoint, "--encryption-config"])
+            .arg(&self.config)
+            .arg("--kubeconfig")
+            .arg(self.server.kubeconfig())
+            .args(["--concurrency", "2", "--qps", "0", "-o", "json", "--journal"])
+            .arg(journal)
+            .stdout(output())
+            .stderr(output())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (bounded) until the server wrote `n` objects, while `child` still runs.
+    fn wait_for_writes(&self, n: usize, child: &mut std::process::Child) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while self.server.etcd_writes().len() < n {
+            assert!(Instant::now() < deadline, "no progress");
+            assert!(child.try_wait().unwrap().is_none(), "finished before {n} writes");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
     /// Every value under `prefix`.
     fn values(&self, prefix: &str) -> BTreeMap<String, Vec<u8>> {
         self.etcd.with_client(async |c| {
@@ -363,24 +390,8 @@ fn a_killed_run_resumes_from_its_journal_without_writing_twice() {
     c.seed_secrets(0..400, &[("key1", &KEY1)]);
     c.server.faults().set_latency(Duration::from_millis(10));
     let journal = c.dir.path().join("journal.jsonl");
-    let kubeconfig = c.server.kubeconfig();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atrest"))
-        .args(["rewrite", "--endpoints", &c.etcd.endpoint, "--encryption-config"])
-        .arg(&c.config)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--concurrency", "2", "--qps", "0", "-o", "json", "--journal"])
-        .arg(&journal)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while c.server.etcd_writes().len() < 100 {
-        assert!(Instant::now() < deadline, "no progress");
-        assert!(child.try_wait().unwrap().is_none(), "finished before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = c.spawn_rewrite(&journal, false);
+    c.wait_for_writes(100, &mut child);
     child.kill().unwrap(); // SIGKILL, by PID
     child.wait().unwrap();
     let first = c.server.etcd_writes().len();
@@ -515,23 +526,8 @@ fn ctrl_c_stops_after_the_requests_in_flight_and_reports_what_was_done() {
     c.seed_secrets(0..300, &[("key1", &KEY1)]);
     c.server.faults().set_latency(Duration::from_millis(20));
     let journal = c.dir.path().join("journal.jsonl");
-    let kubeconfig = c.server.kubeconfig();
-    let child = Command::new(env!("CARGO_BIN_EXE_atrest"))
-        .args(["rewrite", "--endpoints", &c.etcd.endpoint, "--encryption-config"])
-        .arg(&c.config)
-        .arg("--kubeconfig")
-        .arg(&kubeconfig)
-        .args(["--concurrency", "2", "--qps", "0", "-o", "json", "--journal"])
-        .arg(&journal)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while c.server.etcd_writes().len() < 20 {
-        assert!(Instant::now() < deadline, "no progress");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    let mut child = c.spawn_rewrite(&journal, true);
+    c.wait_for_writes(20, &mut child);
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
     let out = child.wait_with_output().unwrap();
