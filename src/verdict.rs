@@ -75,6 +75,10 @@ pub struct Record {
     pub expected_api_version: Option<String>,
     /// The verdict.
     pub status: Status,
+    /// kube-apiserver's transformer would call this read stale (old key or provider, plaintext
+    /// under a non-first identity, KMS keyID or legacy data): a write re-encrypts it whatever the
+    /// storage version.
+    pub envelope_stale: bool,
     /// Why: stale reasons, the unreadable cause, or why it was skipped.
     pub reasons: Vec<String>,
 }
@@ -263,6 +267,7 @@ impl Judge<'_> {
             facts: ObjectFacts::default(),
             expected_api_version: None,
             status: Status::Current,
+            envelope_stale: false,
             reasons: Vec::new(),
             key: Vec::new(),
         };
@@ -289,6 +294,7 @@ impl Judge<'_> {
                         decode_into(&opened.plaintext, &mut rec);
                         if rec.status == Status::Current && !opened.stale.is_empty() {
                             rec.status = Status::Stale;
+                            rec.envelope_stale = true;
                             rec.reasons = opened.stale;
                         } else if rec.status == Status::Current && kms_v1 {
                             rec.reasons.push(KMS_V1_NOTE.to_owned());

@@ -161,17 +161,7 @@ fn raw_is_hexdump_c_with_the_layers_marked() {
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert!(run.stdout.starts_with("# 00000000  protobuf magic"), "{}", run.stdout);
     // Without the marks, byte for byte what `hexdump -C` prints for the value.
-    let mut hd = Command::new("hexdump")
-        .arg("-C")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("hexdump (bsdextrautils) is installed");
-    hd.stdin.take().unwrap().write_all(&payload("core.v1.ConfigMap.pb")).unwrap();
-    let expected = String::from_utf8(hd.wait_with_output().unwrap().stdout).unwrap();
-    let ours: String =
-        run.stdout.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect();
-    assert_eq!(ours, expected);
+    assert_eq!(unmarked(&run.stdout), system_hexdump(&payload("core.v1.ConfigMap.pb")));
     let secret = inspect(&etcd, &cfg, &["-o", "raw", SECRET_KEY]);
     for mark in
         ["envelope prefix \"k8s:enc:aescbc:v1:key1:\"", "IV (16 bytes)", "AES-CBC ciphertext"]
@@ -277,4 +267,78 @@ fn every_golden_protobuf_payload_decodes_to_its_json_twin() {
         "at least 90% decoded beyond metadata: {full} + {partial} of {}",
         pairs.len()
     );
+}
+
+/// `hexdump -C` of `bytes`, from the system's hexdump.
+fn system_hexdump(bytes: &[u8]) -> String {
+    let mut hd = Command::new("hexdump")
+        .arg("-C")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("hexdump (bsdextrautils) is installed");
+    hd.stdin.take().unwrap().write_all(bytes).unwrap();
+    String::from_utf8(hd.wait_with_output().unwrap().stdout).unwrap()
+}
+
+/// Our dump without the layer marks.
+fn unmarked(dump: &str) -> String {
+    dump.lines().filter(|l| !l.starts_with('#')).map(|l| format!("{l}\n")).collect()
+}
+
+#[test]
+fn every_golden_envelope_layer_by_layer() {
+    use crate::harness::golden::{CONFIGS, config_file, load_envelopes, manifest};
+    use crate::harness::kms_plugin::KmsPluginServer;
+    let cases = manifest();
+    let etcd = Etcd::start();
+    let dir = golden_dir().join("envelopes");
+    load_envelopes(&etcd, &cases);
+    let plugin = KmsPluginServer::golden();
+    let (mut checked, mut unreadable) = (0, 0);
+    for case in &cases {
+        let name = case["case"].as_str().unwrap();
+        let key = case["key"].as_str().unwrap();
+        // A config that can read it (current or stale).
+        let Some(config) = CONFIGS
+            .iter()
+            .find(|c| matches!(case["status"][**c].as_str(), Some("current" | "stale")))
+        else {
+            // Unreadable under every config (damaged on purpose): shown with its reason.
+            let cfg = config_file(CONFIGS[0], etcd.dir(), &plugin);
+            let run = inspect(&etcd, &cfg, &["-o", "json", key]);
+            assert_eq!(run.code, 1, "{name}: {}", run.stderr);
+            assert_eq!(run.json()["status"], "unreadable", "{name}");
+            assert!(!run.json()["envelope"]["reasons"][0].is_null(), "{name}");
+            unreadable += 1;
+            continue;
+        };
+        let cfg = config_file(config, etcd.dir(), &plugin);
+        let run = inspect(&etcd, &cfg, &["-o", "json", "--reveal", key]);
+        assert_eq!(run.code, 0, "{name}: {}", run.stderr);
+        let doc = run.json();
+        let env = &doc["envelope"];
+        assert_eq!(env["provider"], case["provider"], "{name}");
+        assert_eq!(env["keyName"], case["keyName"], "{name}");
+        assert_eq!(env["keyId"], case["keyId"], "{name}");
+        assert_eq!(env["kmsApiVersion"], case["kmsApiVersion"], "{name}");
+        assert_eq!(doc["status"], case["status"][*config], "{name} under {config}");
+        assert_eq!(env["stale"], case["status"][*config] == "stale", "{name}");
+        assert_eq!(doc["object"]["kind"], case["kind"], "{name}");
+        assert_eq!(doc["object"]["metadata"]["name"], case["objectName"], "{name}");
+        // HEAD payloads may carry fields newer than the 1.35 schemas (a Deployment's PodSpec).
+        let completeness = doc["objectCompleteness"].as_str().unwrap();
+        assert!(completeness == "full" || completeness.starts_with("partial: "), "{name}");
+        if case["kmsApiVersion"] == "v2" {
+            assert!(env["dekSourceType"].is_string(), "{name}: {env}");
+        }
+        // The decrypted bytes are the golden plaintext, byte for byte.
+        let plaintext = std::fs::read(dir.join(case["plaintextFile"].as_str().unwrap())).unwrap();
+        assert_eq!(env["plaintextBytes"], plaintext.len(), "{name}");
+        let raw = inspect(&etcd, &cfg, &["-o", "raw", "--decrypted", "--reveal", key]);
+        assert_eq!(unmarked(&raw.stdout), system_hexdump(&plaintext), "{name}");
+        checked += 1;
+    }
+    assert_eq!(checked + unreadable, cases.len());
+    assert!(checked >= 20, "{checked} of {} cases readable under some config", cases.len());
 }

@@ -8,20 +8,8 @@ use serde_json::Value;
 
 use crate::harness::cli::atrest;
 use crate::harness::etcd::Etcd;
-use crate::harness::golden::{CONFIGS, config_file, manifest};
+use crate::harness::golden::{CONFIGS, config_file, load_envelopes, manifest};
 use crate::harness::kms_plugin::KmsPluginServer;
-
-fn load_golden(etcd: &Etcd, cases: &[Value]) {
-    let dir = golden_dir().join("envelopes");
-    let kvs: Vec<(String, Vec<u8>)> = cases
-        .iter()
-        .map(|c| {
-            let file = dir.join(c["file"].as_str().unwrap());
-            (c["key"].as_str().unwrap().to_owned(), std::fs::read(file).unwrap())
-        })
-        .collect();
-    etcd.put_all(&kvs);
-}
 
 fn scan_json(etcd: &Etcd, extra: &[&str]) -> (i32, Value) {
     let mut args = vec![
@@ -50,7 +38,7 @@ fn every_golden_envelope_under_every_config() {
     let cases = manifest();
     assert_eq!(cases.len(), 35, "golden envelope count");
     let etcd = Etcd::start();
-    load_golden(&etcd, &cases);
+    load_envelopes(&etcd, &cases);
     let plugin = KmsPluginServer::golden();
     let mut mismatches = Vec::new();
     for config in CONFIGS {
@@ -114,7 +102,7 @@ fn every_golden_envelope_under_every_config() {
 fn reports_never_contain_key_material_or_plaintext() {
     let cases = manifest();
     let etcd = Etcd::start();
-    load_golden(&etcd, &cases);
+    load_envelopes(&etcd, &cases);
     let dir = golden_dir().join("envelopes");
     let config = std::fs::read_to_string(dir.join("config-after.yaml")).unwrap();
     let secrets: Vec<&str> =
@@ -142,7 +130,7 @@ fn reports_never_contain_key_material_or_plaintext() {
 fn kms_values_without_a_reachable_plugin_are_unreadable_and_the_scan_finishes() {
     let cases = manifest();
     let etcd = Etcd::start();
-    load_golden(&etcd, &cases);
+    load_envelopes(&etcd, &cases);
     let dir = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(golden_dir().join("envelopes/config-kms.yaml")).unwrap();
     let cfg = dir.path().join("config-kms.yaml");

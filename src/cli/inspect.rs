@@ -305,10 +305,10 @@ fn raw(
     if args.decrypted {
         let rec = inspector.judge.judge(kv.clone());
         return match inspector.open(kv, &rec) {
-            Ok((_, plaintext)) if secret && !args.reveal => hidden(out, "plaintext", &plaintext),
-            Ok((_, plaintext)) => {
-                out.write_all(hexdump(&plaintext, &payload_regions(&plaintext, 0, ins)).as_bytes())
-            }
+            Ok(o) if secret && !args.reveal => hidden(out, "plaintext", &o.plaintext),
+            Ok(o) => out.write_all(
+                hexdump(&o.plaintext, &payload_regions(&o.plaintext, 0, ins)).as_bytes(),
+            ),
             Err(why) => writeln!(out, "# cannot decrypt: {why}"),
         };
     }

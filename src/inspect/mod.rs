@@ -12,8 +12,9 @@ use crate::codec::object::{Completeness, decode_object};
 use crate::config::{EncryptionConfig, KmsApiVersion, Provider};
 use crate::envelope::{self, Encryption, ProviderKind, Transformer};
 use crate::source::RawKv;
-use crate::verdict::{Judge, Record, Status};
+use crate::verdict::{Judge, Record};
 use hexdump::Region;
+use zeroize::Zeroizing;
 
 /// Whether secret values may be printed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,9 +161,11 @@ impl Inspector<'_> {
     pub fn inspect(&self, kv: &RawKv, revision: i64, lease_ttl: Option<i64>) -> Inspection {
         let rec: Record = self.judge.judge(kv.clone());
         let opened = self.open(kv, &rec);
-        let (encryption, plaintext, open_error) = match &opened {
-            Ok((enc, pt)) => (Some(enc.clone()), Some(pt.as_slice()), None),
-            Err(e) => (rec.encryption.clone(), None, Some(e.clone())),
+        let (encryption, plaintext, stale, open_error) = match &opened {
+            Ok(o) => {
+                (Some(o.encryption.clone()), Some(o.plaintext.as_slice()), o.stale.clone(), None)
+            }
+            Err(e) => (rec.encryption.clone(), None, Vec::new(), Some(e.clone())),
         };
         let header_bytes = header_len(&kv.value, encryption.as_ref());
         let envelope = EnvelopeLayer {
@@ -182,12 +185,10 @@ impl Inspector<'_> {
             header_bytes,
             body_bytes: kv.value.len().saturating_sub(header_bytes),
             plaintext_bytes: plaintext.map(<[u8]>::len),
-            stale: open_error.is_none()
-                && rec.status == Status::Stale
-                && !envelope_reasons(&rec).is_empty(),
+            stale: !stale.is_empty(),
             reasons: match &open_error {
                 Some(e) => vec![e.clone()],
-                None => envelope_reasons(&rec),
+                None => stale,
             },
         };
         let payload = rec.encoding.map(|e| PayloadLayer {
@@ -240,8 +241,8 @@ impl Inspector<'_> {
         }
     }
 
-    /// The plaintext and who read it, or why it could not be read.
-    pub fn open(&self, kv: &RawKv, rec: &Record) -> Result<(Encryption, Vec<u8>), String> {
+    /// The plaintext, who read it and why that read is stale, or why it could not be read.
+    pub fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, String> {
         let t = match self.judge.config {
             Some(c) => Transformer::for_resource(c, &rec.info.group, &rec.info.resource),
             None if envelope::is_enveloped(&kv.value) => {
@@ -250,14 +251,23 @@ impl Inspector<'_> {
             None => Transformer::Bare,
         };
         envelope::open_with_kms(&kv.value, &kv.key, t, self.judge.kms)
-            .map(|o| (o.encryption, o.plaintext.to_vec()))
+            .map(|o| OpenedValue {
+                encryption: o.encryption,
+                plaintext: Zeroizing::new(o.plaintext.to_vec()),
+                stale: o.stale,
+            })
             .map_err(|u| u.error.to_string())
     }
 }
 
-/// The verdict's reasons that are about the envelope (not the storage version).
-fn envelope_reasons(rec: &Record) -> Vec<String> {
-    rec.reasons.iter().filter(|r| !r.starts_with("stored as ")).cloned().collect()
+/// A value kube-apiserver could read.
+pub struct OpenedValue {
+    /// Who read it.
+    pub encryption: Encryption,
+    /// The payload (zeroized on drop: it may be a Secret).
+    pub plaintext: Zeroizing<Vec<u8>>,
+    /// Why the transformer would call the read stale (empty: current).
+    pub stale: Vec<String>,
 }
 
 /// Bytes of `k8s:enc:<provider>:v1:<name>:`.

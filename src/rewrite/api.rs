@@ -222,6 +222,8 @@ mod tests {
             resource_version: 7,
             api_version: None,
             kind: None,
+            expected_api_version: None,
+            envelope_stale: true,
             reasons: vec![],
         }
     }

@@ -26,6 +26,10 @@ pub struct Target {
     pub api_version: Option<String>,
     /// Stored kind.
     pub kind: Option<String>,
+    /// The storage version expected, when known.
+    pub expected_api_version: Option<String>,
+    /// The envelope is stale (a write re-encrypts it whatever the version).
+    pub envelope_stale: bool,
     /// Why it is stale.
     pub reasons: Vec<String>,
 }
@@ -97,6 +101,8 @@ impl Plan {
                     resource_version: rec.mod_revision,
                     api_version: rec.facts.api_version.clone(),
                     kind: rec.facts.kind.clone(),
+                    expected_api_version: rec.expected_api_version.clone(),
+                    envelope_stale: rec.envelope_stale,
                     reasons: rec.reasons.clone(),
                 }),
                 _ => self.unfixable.push(Unfixable {
@@ -144,12 +150,10 @@ impl Plan {
             if !served.verbs.iter().any(|v| v == "patch") {
                 *not_patchable.entry(t.group_resource()).or_insert(0) += 1;
             }
-            // The verdict's version reasons read "stored as X, but … Y"; the rest are the
-            // envelope's (or the media type's), which a write always fixes.
-            let version_stale = t.reasons.iter().any(|r| is_version_reason(r));
-            let encryption_stale = t.reasons.iter().any(|r| !is_version_reason(r));
+            let version_stale =
+                t.expected_api_version.is_some() && t.expected_api_version != t.api_version;
             if let (true, false, Some(Some(hash)), Some(av), Some(kind)) =
-                (version_stale, encryption_stale, server.hashes.get(&gr), &t.api_version, &t.kind)
+                (version_stale, t.envelope_stale, server.hashes.get(&gr), &t.api_version, &t.kind)
             {
                 let (g, v) = av.rsplit_once('/').unwrap_or(("", av));
                 if &storage_version_hash(g, v, kind) == hash {
@@ -192,6 +196,60 @@ impl Plan {
     }
 }
 
-fn is_version_reason(reason: &str) -> bool {
-    reason.starts_with("stored as ") && reason.contains(", but ")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::discovery::Served;
+
+    fn target(api_version: &str, expected: &str, envelope_stale: bool) -> Target {
+        Target {
+            key: b"/registry/horizontalpodautoscalers/a/b".to_vec(),
+            group: "autoscaling".into(),
+            resource: "horizontalpodautoscalers".into(),
+            namespace: Some("a".into()),
+            name: "b".into(),
+            uid: "u".into(),
+            resource_version: 3,
+            api_version: Some(api_version.into()),
+            kind: Some("HorizontalPodAutoscaler".into()),
+            expected_api_version: Some(expected.into()),
+            envelope_stale,
+            reasons: vec!["why".into()],
+        }
+    }
+
+    #[test]
+    fn warns_only_where_a_no_op_write_cannot_move_the_object() {
+        let gr = ("autoscaling".to_owned(), "horizontalpodautoscalers".to_owned());
+        let mut server = ServerDiscovery::default();
+        // The server stores v1: atrest's table (v2) disagrees with it.
+        let hash = storage_version_hash("autoscaling", "v1", "HorizontalPodAutoscaler");
+        server.hashes.insert(gr.clone(), Some(hash));
+        server.served.insert(
+            gr,
+            Served {
+                group_version: "autoscaling/v2".into(),
+                kind: "HorizontalPodAutoscaler".into(),
+                namespaced: true,
+                verbs: vec!["patch".into()],
+            },
+        );
+        let version_only = Plan {
+            targets: vec![target("autoscaling/v1", "autoscaling/v2", false)],
+            ..Plan::default()
+        };
+        let w = version_only.warnings(&server);
+        assert!(w.len() == 1 && w[0].contains("a no-op write will not change"), "{w:?}");
+        // Stale envelope too: the write re-encrypts it, so no warning.
+        let both = Plan {
+            targets: vec![target("autoscaling/v1", "autoscaling/v2", true)],
+            ..Plan::default()
+        };
+        assert!(both.warnings(&server).is_empty());
+        // Not served at all.
+        let mut other = target("autoscaling/v1", "autoscaling/v2", true);
+        other.group = "gone.example.com".into();
+        let unserved = Plan { targets: vec![other], ..Plan::default() };
+        assert!(unserved.warnings(&server)[0].contains("does not serve"));
+    }
 }

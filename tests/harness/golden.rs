@@ -30,6 +30,20 @@ pub fn manifest() -> Vec<Value> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Puts every golden envelope of `cases` (MANIFEST lines) at its MANIFEST key (the AAD of the
+/// AEAD ones).
+pub fn load_envelopes(etcd: &super::etcd::Etcd, cases: &[Value]) {
+    let dir = golden_dir().join("envelopes");
+    let kvs: Vec<(String, Vec<u8>)> = cases
+        .iter()
+        .map(|c| {
+            let file = dir.join(c["file"].as_str().unwrap());
+            (c["key"].as_str().unwrap().to_owned(), std::fs::read(file).unwrap())
+        })
+        .collect();
+    etcd.put_all(&kvs);
+}
+
 /// A file of `payloads/` (real Kubernetes serializer output).
 pub fn payload(name: &str) -> Vec<u8> {
     let path = golden_dir().join("payloads").join(name);

@@ -32,6 +32,7 @@ fn rec(key: &str, status: Status, provider: ProviderKind, key_name: Option<&str>
         facts: ObjectFacts { api_version: Some("v1".to_owned()), ..ObjectFacts::default() },
         expected_api_version: None,
         status,
+        envelope_stale: status == Status::Stale,
         reasons: match status {
             Status::Stale => vec!["encrypted with \"old\" <key> & more".to_owned()],
             Status::Unreadable => vec!["no provider could read it".to_owned()],
