@@ -583,3 +583,33 @@ fn resource_filter_limits_the_plan() {
     let run = c.rewrite(&["--resource", "secrets"]);
     assert_eq!(rewrite_counts(&run)["rewritten"], 5, "{}", run.stderr);
 }
+
+#[test]
+fn progress_bar_with_rate_and_eta_on_a_terminal_only() {
+    let new = [("key2", &KEY2), ("key1", &KEY1)];
+    let c = Cluster::start(vec![secrets()], &new);
+    c.seed_secrets(0..200, &[("key1", &KEY1)]);
+    c.server.faults().set_latency(Duration::from_millis(10));
+    let kubeconfig = c.server.kubeconfig();
+    let cmd = |quiet: &str| {
+        format!(
+            "{} {quiet} rewrite --endpoints {} --encryption-config {} --kubeconfig {} \
+             --concurrency 2 --qps 0 -o json > /dev/null",
+            env!("CARGO_BIN_EXE_atrest"),
+            c.etcd.endpoint,
+            c.config.display(),
+            kubeconfig.display()
+        )
+    };
+    // util-linux `script` runs atrest on a pseudo-terminal, as a person would.
+    let out = Command::new("script")
+        .args(["-qec", &cmd(""), "/dev/null"])
+        .output()
+        .expect("script (util-linux)");
+    let tty = String::from_utf8_lossy(&out.stdout);
+    assert!(tty.contains("objects rewritten") && tty.contains("ETA"), "{tty:?}");
+    c.seed_secrets(0..200, &[("key1", &KEY1)]);
+    let quiet = Command::new("script").args(["-qec", &cmd("-q"), "/dev/null"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&quiet.stdout).contains("objects rewritten"));
+    assert_eq!(c.server.etcd_writes().len(), 400, "both runs rewrote everything");
+}
