@@ -4,7 +4,8 @@
 //! [`source`] (where bytes come from) → [`keyspace`] (etcd key → resource) →
 //! [`envelope`] (decrypt with the cluster's [`config`]) → [`codec`] (payload facts) →
 //! [`verdict`] (current / stale / unreadable) → [`report`] (table, JSON, YAML).
-//! [`scan`] drives it.
+//! [`scan`] drives it. [`rewrite`] repairs stale objects through the API server and verifies
+//! them in etcd; [`inspect`] shows every layer of one key.
 #![forbid(unsafe_code)]
 
 pub mod codec;
