@@ -1,5 +1,5 @@
 //! Cross-check with the live API server's discovery: each resource's `storageVersionHash` is
-//! base64(sha256("<group>/<version>/<kind>")[0..8]) of the version the server stores it at
+//! `base64(sha256("<group>/<version>/<kind>")[0..8])` of the version the server stores it at
 //! (kubernetes/apiserver pkg/endpoints/discovery/storageversionhash.go). Hashing what etcd
 //! holds, and what our release table expects, shows where either disagrees with the server.
 

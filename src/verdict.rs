@@ -138,7 +138,7 @@ pub struct Judge<'a> {
 /// release, and the CRDs found in etcd.
 #[derive(Debug, Default)]
 pub struct Versions {
-    /// Kubernetes 1.<minor> whose storage versions are expected.
+    /// Kubernetes `1.<minor>` whose storage versions are expected.
     pub minor: u32,
     /// CRDs read from etcd before the scan.
     pub crds: CrdIndex,

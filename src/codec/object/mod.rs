@@ -3,8 +3,8 @@
 //!
 //! Protobuf built-ins are decoded field by field from descriptors: Kubernetes' go-to-protobuf
 //! `generated.proto` files of release [`DESCRIPTORS_RELEASE`], compiled by build.rs into a
-//! FileDescriptorSet and read with prost-reflect ([`pool`]). The message type comes from the
-//! runtime.Unknown wrapper's typeMeta (layout doc §2.1); [`proto_json`] turns the message into
+//! FileDescriptorSet and read with prost-reflect (`pool`). The message type comes from the
+//! runtime.Unknown wrapper's typeMeta (layout doc §2.1); `proto_json` turns the message into
 //! Kubernetes' JSON (Go's `encoding/json` of the API types, including their custom marshalers).
 //! A kind the descriptors do not know still gets its apiVersion, kind and metadata
 //! ([`Completeness::MetadataOnly`]): `metadata` is field 1 of every top-level object. So does an
