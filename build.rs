@@ -94,17 +94,22 @@ fn k8s_rs_pb_root() -> Result<PathBuf, Box<dyn std::error::Error>> {
     .into())
 }
 
-/// `$CARGO metadata --format-version 1 --offline`: the manifest directory of k8s-rs-pb. Safe in a
+/// `$CARGO metadata --format-version 1 --offline --filter-platform $TARGET`: the manifest
+/// directory of k8s-rs-pb. Safe in a
 /// build script: metadata reads the lock file and the registry cache, and takes no lock the
 /// running build holds.
 fn from_cargo_metadata() -> Result<PathBuf, String> {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").ok_or("CARGO_MANIFEST_DIR is not set")?;
-    let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline"])
-        .current_dir(manifest_dir)
-        .output()
-        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    let mut cmd = Command::new(cargo);
+    cmd.args(["metadata", "--format-version", "1", "--offline"]);
+    // Only this target's packages: on a fresh machine the crates of other platforms (Windows,
+    // Android) were never downloaded, and an unfiltered offline metadata fails on them.
+    if let Some(target) = env::var_os("TARGET") {
+        cmd.arg("--filter-platform").arg(target);
+    }
+    let out =
+        cmd.current_dir(manifest_dir).output().map_err(|e| format!("cannot run cargo: {e}"))?;
     if !out.status.success() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         return Err(format!("failed: {}", stderr.trim()));
