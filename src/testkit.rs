@@ -168,6 +168,49 @@ fn with_prefix(provider: &str, key_name: &str, body: Vec<u8>) -> Vec<u8> {
     out
 }
 
+/// What kube-apiserver's transformer writes for `plaintext` under `config` (layout doc §1,
+/// §5.1 step 5): provider 0 / key 0 of the rule covering `group/resource`, the bare value when no
+/// rule covers it or identity is first. `nonce` supplies the IV (16 bytes), GCM nonce (12) or
+/// secretbox nonce (24). KMS providers are an error (they need a plugin).
+///
+/// # Errors
+/// KMS write providers, and providers without keys.
+pub fn seal_with_write_key(
+    config: &crate::config::EncryptionConfig,
+    group: &str,
+    resource: &str,
+    etcd_key: &[u8],
+    plaintext: &[u8],
+    nonce: [u8; 24],
+) -> Result<Vec<u8>, String> {
+    use crate::config::Provider;
+    let Some(provider) = config.providers_for(group, resource).and_then(<[Provider]>::first) else {
+        return Ok(plaintext.to_vec());
+    };
+    let first = |keys: &[crate::config::NamedKey]| {
+        keys.first().map(|k| (k.name.clone(), k.secret().to_vec())).ok_or("provider without keys")
+    };
+    let (iv, gcm) = (nonce[..16].try_into().unwrap(), nonce[..12].try_into().unwrap());
+    Ok(match provider {
+        Provider::Identity => plaintext.to_vec(),
+        Provider::AesCbc(keys) => {
+            let (name, key) = first(keys)?;
+            seal_aescbc(&key, &name, plaintext, iv)
+        }
+        Provider::AesGcm(keys) => {
+            let (name, key) = first(keys)?;
+            seal_aesgcm(&key, &name, plaintext, gcm, etcd_key)
+        }
+        Provider::Secretbox(keys) => {
+            let (name, key) = first(keys)?;
+            seal_secretbox(&key, &name, plaintext, nonce)
+        }
+        Provider::Kms(k) => {
+            return Err(format!("KMS provider {:?} needs a plugin to encrypt", k.name));
+        }
+    })
+}
+
 /// `k8s\0` + runtime.Unknown{typeMeta{apiVersion, kind}, raw, contentEncoding "", contentType ""}:
 /// a built-in object's plaintext as kube-apiserver stores it (storage-layout doc §2.1).
 pub fn protobuf_payload(api_version: &str, kind: &str, raw: &[u8]) -> Vec<u8> {

@@ -66,7 +66,7 @@ pub use backend::{Backend, EtcdWrite};
 pub use client::RawResponse;
 pub use discovery::storage_version_hash;
 pub use faults::Faults;
-pub use seal::{load_encryption_config, register_encryption_config, seal_for};
+pub use seal::{load_encryption_config, seal_for};
 pub use state::LoggedRequest;
 use state::State;
 
