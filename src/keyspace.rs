@@ -36,6 +36,11 @@ pub struct KeyInfo {
     pub not_an_object: Option<&'static str>,
 }
 
+/// `resource.group` as kubectl names a resource, `resource` for core (group "").
+pub fn group_resource(group: &str, resource: &str) -> String {
+    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
+}
+
 /// Built-in resource prefixes (first key segment after the etcd prefix) → GroupResource.
 /// Cohabiting resources map to the GroupResource whose storage they share (events → core).
 pub const BUILTIN: &[(&str, &str, &str)] = &[

@@ -303,7 +303,7 @@ pub fn config_entry(
     resource: &str,
     enc: &Encryption,
 ) -> Option<ConfigEntry> {
-    let exact = if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") };
+    let exact = crate::keyspace::group_resource(group, resource);
     let wildcard = if group.is_empty() { "*.".to_owned() } else { format!("*.{group}") };
     let rules = config.rules();
     let (rule, matched) = [exact, wildcard, "*.*".to_owned()].into_iter().find_map(|want| {

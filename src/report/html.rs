@@ -17,8 +17,10 @@ use std::io::{self, Write};
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
+use super::provider_key;
 use super::{Header, ReportSink, Summary};
 use crate::history::History;
+use crate::keyspace::group_resource;
 use crate::verdict::{Record, Status};
 
 /// Stale and unreadable objects kept for the findings table; the rest are counted as omitted.
@@ -152,18 +154,6 @@ impl fmt::Display for Esc<'_> {
         }
         f.write_str(rest)
     }
-}
-
-fn provider_key(provider: Option<&str>, key_name: Option<&str>) -> String {
-    match (provider, key_name) {
-        (Some(p), Some(name)) => format!("{p}:{name}"),
-        (Some(p), None) => p.to_owned(),
-        (None, _) => "<unknown>".to_owned(),
-    }
-}
-
-fn resource_name(group: &str, resource: &str) -> String {
-    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
 }
 
 /// `1234567` → `1,234,567`.
@@ -390,7 +380,7 @@ fn write_charts(out: &mut impl Write, s: &Summary) -> io::Result<()> {
         out.write_all(b"<p class=\"note\">No API objects under the prefix.</p>\n")?;
     }
     for ((group, resource), segments) in &resources {
-        write_chart(out, &resource_name(group, resource), segments, &shades)?;
+        write_chart(out, &group_resource(group, resource), segments, &shades)?;
     }
     out.write_all(b"</section>\n")
 }
@@ -562,7 +552,7 @@ fn write_groups(out: &mut impl Write, s: &Summary) -> io::Result<()> {
             out,
             "<tr><td>{}</td><td><code>{}</code></td><td>{}</td><td data-v=\"{}\">{}</td>\
              <td class=\"num\" data-v=\"{count}\">{}</td></tr>",
-            Esc(&resource_name(&k.group, &k.resource)),
+            Esc(&group_resource(&k.group, &k.resource)),
             Esc(&provider_key(k.provider, k.key_name.as_deref())),
             Esc(k.api_version.as_deref().unwrap_or("<unknown>")),
             status_rank(k.status),
@@ -601,7 +591,7 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
                 out,
                 "<tr><td>{}</td><td><code>{}</code></td><td class=\"num\">{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>",
-                Esc(&resource_name(&k.group, &k.resource)),
+                Esc(&group_resource(&k.group, &k.resource)),
                 Esc(&provider_key(k.provider, k.key_name.as_deref())),
                 thousands(v.revisions),
                 v.oldest_revision,

@@ -372,6 +372,15 @@ fn wire_history(h: &History, revision: i64) -> wire::History<'_> {
     }
 }
 
+/// `provider:key` as reports print it (`aescbc:key1`, `identity`, `<unknown>`).
+pub fn provider_key(provider: Option<&str>, key_name: Option<&str>) -> String {
+    match (provider, key_name) {
+        (Some(p), Some(name)) => format!("{p}:{name}"),
+        (Some(p), None) => p.to_owned(),
+        (None, _) => "<unknown>".to_owned(),
+    }
+}
+
 /// The contract's record, borrowing from `rec`; `key` must be the lossy UTF-8 of `rec.key`.
 pub fn wire_record<'a>(rec: &'a Record, key: &'a str) -> wire::Record<'a> {
     let enc = rec.encryption.as_ref();

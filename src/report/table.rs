@@ -3,8 +3,10 @@
 
 use std::io::{self, Write};
 
+use super::provider_key;
 use super::{Header, ReportSink, Summary};
 use crate::history::History;
+use crate::keyspace::group_resource;
 use crate::verdict::{Record, Status};
 
 /// Findings shown without `--all`.
@@ -69,7 +71,7 @@ fn write_history<W: Write>(out: &mut W, h: &History, revision: i64) -> io::Resul
         ];
         for (k, v) in &h.groups {
             rows.push(vec![
-                resource_name(&k.group, &k.resource),
+                group_resource(&k.group, &k.resource),
                 provider_key(k.provider, k.key_name.as_deref()),
                 v.revisions.to_string(),
                 v.oldest_revision.to_string(),
@@ -86,18 +88,6 @@ fn write_history<W: Write>(out: &mut W, h: &History, revision: i64) -> io::Resul
         writeln!(out, "  to remove: {step}")?;
     }
     Ok(())
-}
-
-fn resource_name(group: &str, resource: &str) -> String {
-    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
-}
-
-fn provider_key(provider: Option<&str>, key_name: Option<&str>) -> String {
-    match (provider, key_name) {
-        (Some(p), Some(name)) => format!("{p}:{name}"),
-        (Some(p), None) => p.to_owned(),
-        (None, _) => "<unknown>".to_owned(),
-    }
 }
 
 impl<W: Write> ReportSink for TableSink<W> {
@@ -172,7 +162,7 @@ impl<W: Write> ReportSink for TableSink<W> {
         ];
         for (k, count) in &s.groups {
             rows.push(vec![
-                resource_name(&k.group, &k.resource),
+                group_resource(&k.group, &k.resource),
                 provider_key(k.provider, k.key_name.as_deref()),
                 k.api_version.clone().unwrap_or_else(|| "<unknown>".to_owned()),
                 k.status.as_str().to_owned(),
@@ -216,7 +206,7 @@ impl<W: Write> ReportSink for TableSink<W> {
                     writeln!(
                         self.out,
                         "  {}: {}{table}",
-                        resource_name(&c.group, &c.resource),
+                        group_resource(&c.group, &c.resource),
                         if old.is_empty() {
                             "all objects as the server stores them".to_owned()
                         } else {

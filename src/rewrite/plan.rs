@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use crate::discovery::{ServerDiscovery, storage_version_hash};
+use crate::keyspace::group_resource;
 use crate::verdict::{Record, Status};
 
 /// One object to rewrite, as etcd had it when planned.
@@ -44,11 +45,6 @@ impl Target {
     pub fn group_resource(&self) -> String {
         group_resource(&self.group, &self.resource)
     }
-}
-
-/// `resource.group`, or `resource` for core.
-pub fn group_resource(group: &str, resource: &str) -> String {
-    if group.is_empty() { resource.to_owned() } else { format!("{resource}.{group}") }
 }
 
 /// A finding of the plan: an object a rewrite cannot move.

@@ -8,8 +8,9 @@ use std::io::{self, Write};
 use serde::Serialize;
 
 use super::engine::{Counts, Done};
-use super::plan::{Plan, Target, Unfixable, group_resource};
+use super::plan::{Plan, Target, Unfixable};
 use super::verify::Verified;
+use crate::keyspace::group_resource;
 use crate::report::{Header, Summary, wire, wire_record};
 use crate::verdict::Status;
 
