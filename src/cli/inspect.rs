@@ -16,7 +16,7 @@ use atrest::envelope::kms::KmsPlugin;
 use atrest::envelope::kms_plugin::GrpcKms;
 use atrest::inspect::hexdump::hexdump;
 use atrest::inspect::redact::placeholder;
-use atrest::inspect::{Inspection, Inspector, Reveal, payload_regions, value_regions};
+use atrest::inspect::{Inspection, Inspector, OpenedValue, Reveal, payload_regions, value_regions};
 use atrest::keyspace::normalize_prefix;
 use atrest::scan::{KNOWN_PREFIXES, ScanError, collect};
 use atrest::source::RawKv;
@@ -200,7 +200,7 @@ fn show(
     };
     let reveal = if args.reveal { Reveal::Yes } else { Reveal::No };
     let inspector = Inspector { judge, redact_fields: &args.redact, reveal };
-    let ins = inspector.inspect(&kv, revision, ttl);
+    let (ins, opened) = inspector.inspect(&kv, revision, ttl);
     let written = |r: io::Result<()>| r.context("writing the output").map_err(Failure::source);
     match args.output {
         InspectFormat::Json => {
@@ -208,7 +208,7 @@ fn show(
             written(out.write_all(b"\n"))?;
         }
         InspectFormat::Yaml => written(yaml(out, &ins))?,
-        InspectFormat::Raw => written(raw(out, &inspector, &kv, &ins, args))?,
+        InspectFormat::Raw => written(raw(out, &kv, &ins, opened.as_ref(), args))?,
     }
     written(out.flush())?;
     Ok(if ins.status == Status::Unreadable.as_str() { Exit::Findings } else { Exit::Ok })
@@ -293,9 +293,9 @@ fn join_reasons(r: &[String]) -> String {
 /// `-o raw`: the stored value, or with --decrypted the payload, as `hexdump -C`.
 fn raw(
     out: &mut dyn Write,
-    inspector: &Inspector<'_>,
     kv: &RawKv,
     ins: &Inspection,
+    opened: Result<&OpenedValue, &String>,
     args: &InspectArgs,
 ) -> io::Result<()> {
     let secret = ins.resource == "secrets";
@@ -303,8 +303,7 @@ fn raw(
         writeln!(out, "# {what} of a Secret: {} (--reveal dumps it)", placeholder(bytes))
     };
     if args.decrypted {
-        let rec = inspector.judge.judge(kv.clone());
-        return match inspector.open(kv, &rec) {
+        return match opened {
             Ok(o) if secret && !args.reveal => hidden(out, "plaintext", &o.plaintext),
             Ok(o) => out.write_all(
                 hexdump(&o.plaintext, &payload_regions(&o.plaintext, 0, ins)).as_bytes(),

@@ -80,26 +80,30 @@ pub enum RewriteFormat {
     Json,
 }
 
-/// A scan sink that keeps the plan where the follow-up can take it.
+/// A scan sink that builds the plan, and hands it over (once, at the end) where the follow-up
+/// can take it while the scan still borrows the sink.
 #[derive(Default)]
 struct Planning {
-    shared: Arc<Mutex<(Plan, Option<Header>)>>,
+    plan: Plan,
+    header: Header,
+    done: Arc<Mutex<Option<(Plan, Header)>>>,
 }
 
 impl ReportSink for Planning {
     fn begin(&mut self, header: &Header) -> io::Result<()> {
-        let mut s = self.shared.lock().unwrap_or_else(|e| e.into_inner());
-        s.0.revision = header.revision;
-        s.1 = Some(header.clone());
+        self.plan.revision = header.revision;
+        self.header = header.clone();
         Ok(())
     }
 
     fn record(&mut self, rec: &Record) -> io::Result<()> {
-        self.shared.lock().unwrap_or_else(|e| e.into_inner()).0.add(rec);
+        self.plan.add(rec);
         Ok(())
     }
 
     fn finish(&mut self, _: &Summary) -> io::Result<()> {
+        let finished = (std::mem::take(&mut self.plan), std::mem::take(&mut self.header));
+        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
         Ok(())
     }
 }
@@ -147,14 +151,11 @@ pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
         forbid_key: Vec::new(),
     };
     let mut planning = Planning::default();
-    let shared = planning.shared.clone();
+    let shared = planning.done.clone();
     let result: RefCell<Option<Result<Exit, Failure>>> = RefCell::new(None);
     let then = |f: Followup<'_>| -> Result<(), Failure> {
-        let (plan, header) = {
-            let mut s = shared.lock().unwrap_or_else(|e| e.into_inner());
-            (std::mem::take(&mut s.0), s.1.take())
-        };
-        let header = header.unwrap_or_default();
+        let finished = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let (plan, header) = finished.unwrap_or_default();
         let run = Run { args: &args, ui, api: &api, rt: &api_rt, config: &config };
         *result.borrow_mut() = Some(run.after_scan(f, plan, &header));
         Ok(())

@@ -157,8 +157,14 @@ pub struct Inspector<'a> {
 }
 
 impl Inspector<'_> {
-    /// Every layer of `kv`, read at `revision`.
-    pub fn inspect(&self, kv: &RawKv, revision: i64, lease_ttl: Option<i64>) -> Inspection {
+    /// Every layer of `kv`, read at `revision`; also the decrypted value (for `-o raw
+    /// --decrypted`), or why it could not be read.
+    pub fn inspect(
+        &self,
+        kv: &RawKv,
+        revision: i64,
+        lease_ttl: Option<i64>,
+    ) -> (Inspection, Result<OpenedValue, String>) {
         let rec: Record = self.judge.judge(kv.clone());
         let opened = self.open(kv, &rec);
         let (encryption, plaintext, stale, open_error) = match &opened {
@@ -214,7 +220,7 @@ impl Inspector<'_> {
         if let (Some(obj), Reveal::No) = (object.as_mut(), self.reveal) {
             redacted = redact::redact(obj, &rec.info.resource, self.redact_fields);
         }
-        Inspection {
+        let inspection = Inspection {
             api_version: "atrest/v1",
             kind: "Inspection",
             key: String::from_utf8_lossy(&kv.key).into_owned(),
@@ -238,11 +244,12 @@ impl Inspector<'_> {
             object,
             object_completeness: completeness,
             redacted,
-        }
+        };
+        (inspection, opened)
     }
 
     /// The plaintext, who read it and why that read is stale, or why it could not be read.
-    pub fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, String> {
+    fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, String> {
         let t = match self.judge.config {
             Some(c) => Transformer::for_resource(c, &rec.info.group, &rec.info.resource),
             None if envelope::is_enveloped(&kv.value) => {
