@@ -18,7 +18,7 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 use super::provider_key;
-use super::{Header, ReportSink, Summary};
+use super::{Findings, Header, ReportSink, Summary};
 use crate::history::History;
 use crate::keyspace::group_resource;
 use crate::verdict::{Record, Status};
@@ -31,9 +31,7 @@ pub struct HtmlSink<W: Write> {
     out: W,
     generated_at: String,
     header: Header,
-    findings: Vec<Finding>,
-    total_findings: u64,
-    limit: usize,
+    findings: Findings<Finding>,
 }
 
 /// One row of the findings table (names and reasons only, never payloads).
@@ -54,14 +52,7 @@ impl<W: Write> HtmlSink<W> {
 
     /// Like [`HtmlSink::new`], keeping at most `limit` findings rows.
     pub fn with_limit(out: W, generated_at: String, limit: usize) -> Self {
-        Self {
-            out,
-            generated_at,
-            header: Header::default(),
-            findings: Vec::new(),
-            total_findings: 0,
-            limit,
-        }
+        Self { out, generated_at, header: Header::default(), findings: Findings::new(Some(limit)) }
     }
 }
 
@@ -72,13 +63,9 @@ impl<W: Write> ReportSink for HtmlSink<W> {
     }
 
     fn record(&mut self, rec: &Record) -> io::Result<()> {
-        if !matches!(rec.status, Status::Stale | Status::Unreadable) {
-            return Ok(());
-        }
-        self.total_findings += 1;
-        if self.findings.len() < self.limit {
+        self.findings.offer(rec, |rec| {
             let enc = rec.encryption.as_ref();
-            self.findings.push(Finding {
+            Finding {
                 key: String::from_utf8_lossy(&rec.key).into_owned(),
                 status: rec.status,
                 provider_key: provider_key(
@@ -88,8 +75,8 @@ impl<W: Write> ReportSink for HtmlSink<W> {
                 api_version: rec.facts.api_version.clone(),
                 mod_revision: rec.mod_revision,
                 reasons: rec.reasons.join("; "),
-            });
-        }
+            }
+        });
         Ok(())
     }
 
@@ -99,7 +86,7 @@ impl<W: Write> ReportSink for HtmlSink<W> {
         write_top(out, &self.header, &self.generated_at)?;
         write_totals(out, s)?;
         write_charts(out, s)?;
-        write_findings(out, &self.findings, self.total_findings)?;
+        write_findings(out, &self.findings.rows, self.findings.total)?;
         if let Some(h) = &s.history {
             write_history(out, h, s.revision)?;
         }

@@ -4,10 +4,10 @@
 use std::io::{self, Write};
 
 use super::provider_key;
-use super::{Header, ReportSink, Summary};
+use super::{Findings, Header, ReportSink, Summary};
 use crate::history::History;
 use crate::keyspace::group_resource;
-use crate::verdict::{Record, Status};
+use crate::verdict::Record;
 
 /// Findings shown without `--all`.
 pub const DEFAULT_FINDINGS: usize = 50;
@@ -16,15 +16,13 @@ pub const DEFAULT_FINDINGS: usize = 50;
 pub struct TableSink<W: Write> {
     out: W,
     header: Header,
-    findings: Vec<[String; 3]>,
-    total_findings: u64,
-    limit: Option<usize>,
+    findings: Findings<[String; 3]>,
 }
 
 impl<W: Write> TableSink<W> {
     /// `limit` None shows every finding (`--all`).
     pub fn new(out: W, limit: Option<usize>) -> Self {
-        Self { out, header: Header::default(), findings: Vec::new(), total_findings: 0, limit }
+        Self { out, header: Header::default(), findings: Findings::new(limit) }
     }
 }
 
@@ -97,17 +95,13 @@ impl<W: Write> ReportSink for TableSink<W> {
     }
 
     fn record(&mut self, rec: &Record) -> io::Result<()> {
-        if !matches!(rec.status, Status::Stale | Status::Unreadable) {
-            return Ok(());
-        }
-        self.total_findings += 1;
-        if self.limit.is_none_or(|l| self.findings.len() < l) {
-            self.findings.push([
+        self.findings.offer(rec, |rec| {
+            [
                 String::from_utf8_lossy(&rec.key).into_owned(),
                 rec.status.as_str().to_owned(),
                 rec.reasons.join("; "),
-            ]);
-        }
+            ]
+        });
         Ok(())
     }
 
@@ -223,20 +217,20 @@ impl<W: Write> ReportSink for TableSink<W> {
         if let Some(hist) = &s.history {
             write_history(&mut self.out, hist, s.revision)?;
         }
-        if self.total_findings > 0 {
+        if self.findings.total > 0 {
             writeln!(
                 self.out,
                 "\nFINDINGS ({} of {} stale or unreadable{})",
-                self.findings.len(),
-                self.total_findings,
-                if (self.findings.len() as u64) < self.total_findings {
+                self.findings.rows.len(),
+                self.findings.total,
+                if (self.findings.rows.len() as u64) < self.findings.total {
                     "; --all shows all"
                 } else {
                     ""
                 }
             )?;
             let mut rows = vec![["KEY", "STATUS", "REASON"].map(String::from).to_vec()];
-            rows.extend(self.findings.iter().map(|f| f.to_vec()));
+            rows.extend(self.findings.rows.iter().map(|f| f.to_vec()));
             write_rows(&mut self.out, &rows, false)?;
         }
         self.out.flush()
