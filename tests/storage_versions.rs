@@ -154,9 +154,7 @@ fn check_can_remove_version_and_key() {
 }
 
 fn node(kubelet: &str) -> Vec<u8> {
-    use atrest::pb::runtime::{
-        NodeHead, NodeStatus, NodeSystemInfo, ObjectHead, ObjectMeta, TypeMeta, Unknown,
-    };
+    use atrest::pb::runtime::{NodeHead, NodeStatus, NodeSystemInfo, ObjectHead, ObjectMeta};
     use prost::Message;
     // A Node message's fields 1 (metadata) and 3 (status), concatenated as the real type has them.
     let mut raw =
@@ -170,13 +168,7 @@ fn node(kubelet: &str) -> Vec<u8> {
         }
         .encode_to_vec(),
     );
-    let unknown = Unknown {
-        type_meta: Some(TypeMeta { api_version: Some("v1".into()), kind: Some("Node".into()) }),
-        raw: Some(raw.into()),
-        content_encoding: Some(String::new()),
-        content_type: Some(String::new()),
-    };
-    [b"k8s\0".to_vec(), unknown.encode_to_vec()].concat()
+    atrest::testkit::protobuf_payload("v1", "Node", &raw)
 }
 
 #[test]
