@@ -18,6 +18,10 @@ use atrest::envelope::{Transformer, open};
 const TOKEN: &str = "rewrite-test-token";
 const KEY1: [u8; 32] = [1; 32];
 const KEY2: [u8; 32] = [2; 32];
+/// After the rotation: key2 writes, key1 still reads.
+const NEW: [(&str, &[u8; 32]); 2] = [("key2", &KEY2), ("key1", &KEY1)];
+/// Before it: key1 wrote everything.
+const OLD: [(&str, &[u8; 32]); 1] = [("key1", &KEY1)];
 
 fn b64(k: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(k)
@@ -76,6 +80,13 @@ impl Cluster {
             },
         );
         Self { etcd, server, dir, config }
+    }
+
+    /// A cluster mid-rotation (the server writes key2) with secrets `stale` still under key1.
+    fn rotating(stale: std::ops::Range<usize>) -> (Self, Vec<String>) {
+        let c = Self::start(vec![secrets()], &NEW);
+        let keys = c.seed_secrets(stale, &OLD);
+        (c, keys)
     }
 
     /// Secrets `s-0000`… in namespace `app`, sealed as kube-apiserver would have under
@@ -180,10 +191,8 @@ fn plaintext(config: &EncryptionConfig, key: &str, value: &[u8]) -> Vec<u8> {
 
 #[test]
 fn rotation_rewrites_exactly_the_stale_secrets_and_verifies_them() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    let before_old = c.seed_secrets(0..1500, &[("key1", &KEY1)]);
-    c.seed_secrets(1500..2000, &new);
+    let (c, before_old) = Cluster::rotating(0..1500);
+    c.seed_secrets(1500..2000, &NEW);
     let before = c.values("/registry/secrets/");
     let journal = c.dir.path().join("journal.jsonl");
     let run =
@@ -252,7 +261,7 @@ fn crd_storage_version_change_rewrites_only_the_old_version() {
         Resource::new("example.com", "v1", "testcrds", "TestCrd", true).stored_as("v2"),
         Resource::new("example.com", "v2", "testcrds", "TestCrd", true).stored_as("v2"),
     ];
-    let c = Cluster::start(resources, &[("key1", &KEY1)]);
+    let c = Cluster::start(resources, &OLD);
     let mut kvs = vec![(
         "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com".to_owned(),
         crd("example.com", "testcrds", "TestCrd"),
@@ -292,13 +301,11 @@ fn crd_storage_version_change_rewrites_only_the_old_version() {
 
 #[test]
 fn a_concurrent_writer_loses_nothing_and_conflicts_are_counted() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    let keys = c.seed_secrets(0..300, &[("key1", &KEY1)]);
+    let (c, keys) = Cluster::rotating(0..300);
     c.server.faults().set_latency(Duration::from_millis(20));
     let theirs: Vec<String> = keys[250..].to_vec();
-    let old = EncryptionConfig::from_bytes(config_text(&[("key1", &KEY1)]).as_bytes()).unwrap();
-    let current = EncryptionConfig::from_bytes(config_text(&new).as_bytes()).unwrap();
+    let old = EncryptionConfig::from_bytes(config_text(&OLD).as_bytes()).unwrap();
+    let current = EncryptionConfig::from_bytes(config_text(&NEW).as_bytes()).unwrap();
     let mut expected = BTreeMap::new();
     std::thread::scope(|s| {
         let writer = s.spawn(|| {
@@ -352,9 +359,7 @@ fn a_concurrent_writer_loses_nothing_and_conflicts_are_counted() {
 
 #[test]
 fn throttling_server_errors_and_injected_conflicts_are_retried() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    c.seed_secrets(0..40, &[("key1", &KEY1)]);
+    let (c, _) = Cluster::rotating(0..40);
     c.server.faults().fail_patches(4, 429, Some(1));
     let started = Instant::now();
     let run = c.rewrite(&["--concurrency", "2"]);
@@ -364,13 +369,13 @@ fn throttling_server_errors_and_injected_conflicts_are_retried() {
     assert!(counts["retries"].as_u64().unwrap() >= 4, "{counts}");
     assert!(started.elapsed() >= Duration::from_secs(1), "Retry-After: 1 was honoured");
 
-    c.seed_secrets(40..80, &[("key1", &KEY1)]);
+    c.seed_secrets(40..80, &OLD);
     c.server.faults().fail_patches(5, 500, None);
     let run = c.rewrite(&["--concurrency", "2"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     assert_eq!(rewrite_counts(&run)["rewritten"], 40);
 
-    c.seed_secrets(80..100, &[("key1", &KEY1)]);
+    c.seed_secrets(80..100, &OLD);
     c.server.faults().conflict_first_patch(true);
     let run = c.rewrite(&[]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
@@ -385,9 +390,7 @@ fn throttling_server_errors_and_injected_conflicts_are_retried() {
 
 #[test]
 fn a_killed_run_resumes_from_its_journal_without_writing_twice() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    c.seed_secrets(0..400, &[("key1", &KEY1)]);
+    let (c, _) = Cluster::rotating(0..400);
     c.server.faults().set_latency(Duration::from_millis(10));
     let journal = c.dir.path().join("journal.jsonl");
     let mut child = c.spawn_rewrite(&journal, false);
@@ -415,8 +418,8 @@ fn a_killed_run_resumes_from_its_journal_without_writing_twice() {
 
 #[test]
 fn bad_credentials_exit_2_and_write_nothing() {
-    let c = Cluster::start(vec![secrets()], &[("key2", &KEY2), ("key1", &KEY1)]);
-    c.seed_secrets(0..10, &[("key1", &KEY1)]);
+    let c = Cluster::start(vec![secrets()], &NEW);
+    c.seed_secrets(0..10, &OLD);
     let wrong = c.server.kubeconfig_with_token("not-the-token");
     let run = c.rewrite_with(&wrong, &c.config, &[]);
     assert_eq!(run.code, 2, "stderr: {}", run.stderr);
@@ -438,10 +441,8 @@ fn bad_credentials_exit_2_and_write_nothing() {
 
 #[test]
 fn dry_run_prints_the_plan_and_writes_nothing() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    c.seed_secrets(0..10, &[("key1", &KEY1)]);
-    c.seed_secrets(10..15, &new);
+    let (c, _) = Cluster::rotating(0..10);
+    c.seed_secrets(10..15, &NEW);
     let run = c.rewrite(&["--dry-run"]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let doc = run.json();
@@ -465,8 +466,8 @@ fn objects_the_server_does_not_move_exit_4_with_the_reason() {
     // atrest is given the new config (key2 first), but the API server still writes key1: its
     // no-op applies short-circuit, and the verification finds every object still stale.
     let c = Cluster::start(vec![secrets()], &[("key1", &KEY1), ("key2", &KEY2)]);
-    c.seed_secrets(0..5, &[("key1", &KEY1)]);
-    let new = write(c.dir.path(), "new.yaml", &config_text(&[("key2", &KEY2), ("key1", &KEY1)]));
+    c.seed_secrets(0..5, &OLD);
+    let new = write(c.dir.path(), "new.yaml", &config_text(&NEW));
     let run = c.rewrite_with(&c.server.kubeconfig(), &new, &["-o", "table"]);
     assert_eq!(run.code, 4, "stderr: {}\nstdout: {}", run.stderr, run.stdout);
     assert!(run.stdout.contains("5 still stale"), "{}", run.stdout);
@@ -485,7 +486,7 @@ fn a_snapshot_source_is_a_usage_error() {
 fn resources_the_server_does_not_serve_are_findings_not_crashes() {
     // The CRD is in etcd and its objects are at an old version, but the API server does not
     // serve the group (an API removed, or served by an aggregated server elsewhere).
-    let c = Cluster::start(vec![secrets()], &[("key1", &KEY1)]);
+    let c = Cluster::start(vec![secrets()], &OLD);
     let mut kvs = vec![(
         "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com".to_owned(),
         crd("example.com", "testcrds", "TestCrd"),
@@ -521,9 +522,7 @@ fn resources_the_server_does_not_serve_are_findings_not_crashes() {
 
 #[test]
 fn ctrl_c_stops_after_the_requests_in_flight_and_reports_what_was_done() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    c.seed_secrets(0..300, &[("key1", &KEY1)]);
+    let (c, _) = Cluster::rotating(0..300);
     c.server.faults().set_latency(Duration::from_millis(20));
     let journal = c.dir.path().join("journal.jsonl");
     let mut child = c.spawn_rewrite(&journal, true);
@@ -548,14 +547,13 @@ fn ctrl_c_stops_after_the_requests_in_flight_and_reports_what_was_done() {
 
 #[test]
 fn resource_filter_limits_the_plan() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
     let resources = vec![
         secrets(),
         Resource::new("example.com", "v1", "testcrds", "TestCrd", true).stored_as("v2"),
         Resource::new("example.com", "v2", "testcrds", "TestCrd", true).stored_as("v2"),
     ];
-    let c = Cluster::start(resources, &new);
-    c.seed_secrets(0..5, &[("key1", &KEY1)]);
+    let c = Cluster::start(resources, &NEW);
+    c.seed_secrets(0..5, &OLD);
     c.etcd.put_all(&[
         (
             "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com"
@@ -586,9 +584,7 @@ fn resource_filter_limits_the_plan() {
 
 #[test]
 fn progress_bar_with_rate_and_eta_on_a_terminal_only() {
-    let new = [("key2", &KEY2), ("key1", &KEY1)];
-    let c = Cluster::start(vec![secrets()], &new);
-    c.seed_secrets(0..200, &[("key1", &KEY1)]);
+    let (c, _) = Cluster::rotating(0..200);
     c.server.faults().set_latency(Duration::from_millis(10));
     let kubeconfig = c.server.kubeconfig();
     let cmd = |quiet: &str| {
@@ -608,7 +604,7 @@ fn progress_bar_with_rate_and_eta_on_a_terminal_only() {
         .expect("script (util-linux)");
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("objects rewritten") && tty.contains("ETA"), "{tty:?}");
-    c.seed_secrets(0..200, &[("key1", &KEY1)]);
+    c.seed_secrets(0..200, &OLD);
     let quiet = Command::new("script").args(["-qec", &cmd("-q"), "/dev/null"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stdout).contains("objects rewritten"));
     assert_eq!(c.server.etcd_writes().len(), 400, "both runs rewrote everything");
