@@ -89,6 +89,31 @@ impl Cluster {
         (c, keys)
     }
 
+    /// The `testcrds.example.com` CRD (v1 and v2 served, v2 stored) and one TestCrd in
+    /// `default` per (name, apiVersion), with `spec.size` = its index.
+    fn seed_testcrds(&self, crs: &[(String, &str)]) {
+        let mut kvs = vec![(
+            "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com"
+                .to_owned(),
+            crd("example.com", "testcrds", "TestCrd"),
+        )];
+        for (i, (name, api_version)) in crs.iter().enumerate() {
+            kvs.push((
+                format!("/registry/example.com/testcrds/default/{name}"),
+                objects::cr_json(
+                    api_version,
+                    "TestCrd",
+                    Some("default"),
+                    name,
+                    &format!("cr-uid-{name}"),
+                    1_700_000_000,
+                    json!({"size": i}),
+                ),
+            ));
+        }
+        self.etcd.put_all(&kvs);
+    }
+
     /// Secrets `s-0000`… in namespace `app`, sealed as kube-apiserver would have under
     /// `written_with` (key order), returning their keys.
     fn seed_secrets(
@@ -262,27 +287,10 @@ fn crd_storage_version_change_rewrites_only_the_old_version() {
         Resource::new("example.com", "v2", "testcrds", "TestCrd", true).stored_as("v2"),
     ];
     let c = Cluster::start(resources, &OLD);
-    let mut kvs = vec![(
-        "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com".to_owned(),
-        crd("example.com", "testcrds", "TestCrd"),
-    )];
-    for i in 0..50 {
-        let version = if i < 30 { "example.com/v1" } else { "example.com/v2" };
-        let name = format!("cr{i:02}");
-        kvs.push((
-            format!("/registry/example.com/testcrds/default/{name}"),
-            objects::cr_json(
-                version,
-                "TestCrd",
-                Some("default"),
-                &name,
-                &format!("cr-uid-{i}"),
-                1_700_000_000,
-                json!({"size": i}),
-            ),
-        ));
-    }
-    c.etcd.put_all(&kvs);
+    let crs: Vec<(String, &str)> = (0..50)
+        .map(|i| (format!("cr{i:02}"), if i < 30 { "example.com/v1" } else { "example.com/v2" }))
+        .collect();
+    c.seed_testcrds(&crs);
     let run = c.rewrite(&[]);
     assert_eq!(run.code, 0, "stderr: {}", run.stderr);
     let counts = rewrite_counts(&run);
@@ -487,23 +495,7 @@ fn resources_the_server_does_not_serve_are_findings_not_crashes() {
     // The CRD is in etcd and its objects are at an old version, but the API server does not
     // serve the group (an API removed, or served by an aggregated server elsewhere).
     let c = Cluster::start(vec![secrets()], &OLD);
-    let mut kvs = vec![(
-        "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com".to_owned(),
-        crd("example.com", "testcrds", "TestCrd"),
-    )];
-    kvs.push((
-        "/registry/example.com/testcrds/default/old".to_owned(),
-        objects::cr_json(
-            "example.com/v1",
-            "TestCrd",
-            Some("default"),
-            "old",
-            "cr-uid-old",
-            1_700_000_000,
-            json!({}),
-        ),
-    ));
-    c.etcd.put_all(&kvs);
+    c.seed_testcrds(&[("old".to_owned(), "example.com/v1")]);
     let plan = c.rewrite(&["--dry-run"]);
     assert_eq!(plan.code, 0, "{}", plan.stderr);
     let warnings = plan.json()["plan"]["warnings"].to_string();
@@ -554,25 +546,7 @@ fn resource_filter_limits_the_plan() {
     ];
     let c = Cluster::start(resources, &NEW);
     c.seed_secrets(0..5, &OLD);
-    c.etcd.put_all(&[
-        (
-            "/registry/apiextensions.k8s.io/customresourcedefinitions/testcrds.example.com"
-                .to_owned(),
-            crd("example.com", "testcrds", "TestCrd"),
-        ),
-        (
-            "/registry/example.com/testcrds/default/old".to_owned(),
-            objects::cr_json(
-                "example.com/v1",
-                "TestCrd",
-                Some("default"),
-                "old",
-                "cr-uid-old",
-                1_700_000_000,
-                json!({}),
-            ),
-        ),
-    ]);
+    c.seed_testcrds(&[("old".to_owned(), "example.com/v1")]);
     let run = c.rewrite(&["--resource", "testcrds.example.com"]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     assert_eq!(rewrite_counts(&run)["rewritten"], 1);
