@@ -50,12 +50,12 @@ impl Ui {
     }
 }
 
-/// Turns the spinner into a bar with an ETA once the number of keys is known.
-pub fn set_total(bar: &ProgressBar, total: u64) {
+/// Turns the spinner into a bar with an ETA once the number of `items` (e.g. "keys") is known.
+pub fn set_total(bar: &ProgressBar, total: u64, items: &str) {
     bar.set_length(total);
-    if let Ok(style) =
-        ProgressStyle::with_template("{bar:30} {human_pos}/{human_len} keys ({per_sec}, ETA {eta})")
-    {
+    let template =
+        format!("{{bar:30}} {{human_pos}}/{{human_len}} {items} ({{per_sec}}, ETA {{eta}})");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
         bar.set_style(style);
     }
 }

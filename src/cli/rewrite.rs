@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use super::progress::Ui;
 use super::scan::{Followup, scan_into};
@@ -19,7 +19,7 @@ use atrest::config::EncryptionConfig;
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::rewrite::api::{ApiClient, ApiError};
 use atrest::rewrite::engine::{Engine, Stop};
-use atrest::rewrite::journal::{self, Entry, JournalHeader};
+use atrest::rewrite::journal::{self, JournalHeader};
 use atrest::rewrite::plan::Plan;
 use atrest::rewrite::report::{self, Finished};
 use atrest::rewrite::verify::verify;
@@ -218,7 +218,7 @@ impl Run<'_> {
             match earlier.get(&t.key_str()).filter(|e| e.is_final() && e.uid == t.uid) {
                 Some(e) => {
                     counts.resumed += 1;
-                    done.push(resumed(t.clone(), e));
+                    done.push(Done::resumed(t.clone(), e));
                 }
                 None => targets.push(t.clone()),
             }
@@ -242,7 +242,7 @@ impl Run<'_> {
             }
             counts.add(&d);
             if let (Some(j), false) = (&journal, d.outcome == Outcome::Interrupted) {
-                j.append(entry(&d));
+                j.append(d.journal_entry());
             }
             done.push(d);
         }));
@@ -292,16 +292,11 @@ impl Run<'_> {
     }
 
     fn progress(&self, total: u64) -> Option<ProgressBar> {
-        let ui = self.ui;
-        if ui.quiet || ui.verbose > 0 || !io::stderr().is_terminal() || total == 0 {
+        if total == 0 {
             return None;
         }
-        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr_with_hz(4));
-        if let Ok(style) = ProgressStyle::with_template(
-            "{bar:30} {human_pos}/{human_len} objects rewritten ({per_sec}, ETA {eta})",
-        ) {
-            bar.set_style(style);
-        }
+        let bar = self.ui.progress()?;
+        super::progress::set_total(&bar, total, "objects rewritten");
         Some(bar)
     }
 }
@@ -317,36 +312,5 @@ async fn watch_ctrl_c(stop: Arc<Stop>, ui: Ui) {
     }
     if tokio::signal::ctrl_c().await.is_ok() {
         std::process::exit(130);
-    }
-}
-
-fn entry(d: &Done) -> Entry {
-    Entry {
-        key: d.target.key_str(),
-        uid: d.target.uid.clone(),
-        from_revision: d.planned_revision,
-        outcome: d.outcome.name().to_owned(),
-        to_revision: match d.outcome {
-            Outcome::Rewritten { to } => to,
-            _ => None,
-        },
-        detail: d.outcome.detail().map(str::to_owned),
-    }
-}
-
-fn resumed(target: atrest::rewrite::Target, e: &Entry) -> Done {
-    let outcome = match e.outcome.as_str() {
-        "rewritten" => Outcome::Rewritten { to: e.to_revision },
-        "unchanged" => Outcome::Unchanged,
-        "alreadyCurrent" => Outcome::AlreadyCurrent,
-        _ => Outcome::Gone,
-    };
-    Done {
-        planned_revision: e.from_revision,
-        target,
-        outcome,
-        attempts: 0,
-        conflicts: 0,
-        retries: 0,
     }
 }

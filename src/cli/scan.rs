@@ -251,7 +251,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
     if let Some(bar) = &plan.bar {
         // A count-only range costs etcd an index walk, no values.
         if let Ok(total) = rt.block_on(source.count(prefix.as_bytes())) {
-            super::progress::set_total(bar, u64::try_from(total).unwrap_or(0));
+            super::progress::set_total(bar, u64::try_from(total).unwrap_or(0), "keys");
         }
     }
     let judge = plan.judge(&prefix, Some(&basis.versions));

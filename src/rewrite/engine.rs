@@ -14,6 +14,7 @@ use serde::Serialize;
 use tokio::sync::Notify;
 
 use super::api::{Answer, ApiClient, Refusal};
+use super::journal::Entry;
 use super::pace::{self, MAX_RETRIES, Pacer};
 use super::plan::Target;
 use crate::source::live::KeyReader;
@@ -89,6 +90,42 @@ pub struct Done {
     pub conflicts: u32,
     /// Retries after 429/5xx/transport errors.
     pub retries: u32,
+}
+
+impl Done {
+    /// Its line in the journal.
+    pub fn journal_entry(&self) -> Entry {
+        Entry {
+            key: self.target.key_str(),
+            uid: self.target.uid.clone(),
+            from_revision: self.planned_revision,
+            outcome: self.outcome.name().to_owned(),
+            to_revision: match self.outcome {
+                Outcome::Rewritten { to } => to,
+                _ => None,
+            },
+            detail: self.outcome.detail().map(str::to_owned),
+        }
+    }
+
+    /// An object an earlier run finished, as its journal line says (`e` is final, see
+    /// [`Entry::is_final`]).
+    pub fn resumed(target: Target, e: &Entry) -> Self {
+        let outcome = match e.outcome.as_str() {
+            "rewritten" => Outcome::Rewritten { to: e.to_revision },
+            "unchanged" => Outcome::Unchanged,
+            "alreadyCurrent" => Outcome::AlreadyCurrent,
+            _ => Outcome::Gone,
+        };
+        Self {
+            planned_revision: e.from_revision,
+            target,
+            outcome,
+            attempts: 0,
+            conflicts: 0,
+            retries: 0,
+        }
+    }
 }
 
 /// Totals of a run.
