@@ -199,3 +199,50 @@ fn snapshot_history_until_compact_and_defrag() {
     assert_eq!(h["freePages"]["withObjectBytes"], 0, "{h}");
     assert_eq!(h["remediation"], serde_json::json!([]));
 }
+
+/// The matrix (`scripts/test`) runs this binary once per etcd release: `ATREST_EXPECT_ETCD`
+/// names the release it meant (e.g. "3.5."), and the etcd that tests actually start must be it,
+/// so a fallback to another binary cannot pass unseen.
+#[test]
+fn etcd_under_test_is_the_one_asked_for() {
+    let etcd = Etcd::start();
+    let version = etcd.with_client(async |c| c.status().await.unwrap().version().to_owned());
+    eprintln!("etcd under test: {version} ({})", crate::harness::etcd::etcd_version());
+    if let Ok(want) = std::env::var("ATREST_EXPECT_ETCD") {
+        assert!(version.starts_with(&want), "asked for etcd {want}, started {version}");
+    }
+}
+
+/// What the backend records of the etcd that wrote it, read from the snapshot as etcd wrote it:
+/// the raft term (3.5+) equals the member's, the cluster version (3.5+) is the server's
+/// major.minor.0, storageVersion (3.6+) likewise; older releases simply lack them.
+#[test]
+fn snapshot_reports_the_backend_meta_of_its_etcd_release() {
+    let etcd = Etcd::start();
+    etcd.put("/registry/configmaps/default/a", "k8s\0x");
+    let (version, term) = etcd.with_client(async |c| {
+        let s = c.status().await.unwrap();
+        (s.version().to_owned(), s.raft_term())
+    });
+    let path = etcd.dir().join("s.db");
+    etcd.snapshot_save(&path);
+    let doc = scan(&["scan".into(), format!("--snapshot={}", path.display()), "-o=json".into()]);
+    let source = &doc["source"];
+    assert!(source["consistentIndex"].as_u64().is_some_and(|i| i > 0), "{source}");
+    let minor: u32 = version.split('.').nth(1).unwrap().parse().unwrap();
+    let major_minor = version.splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+    if minor >= 5 {
+        assert_eq!(source["term"].as_u64(), Some(term), "{source}");
+        assert_eq!(source["etcdClusterVersion"], format!("{major_minor}.0"), "{source}");
+    } else {
+        assert!(source.get("term").is_none(), "etcd {version} writes no term: {source}");
+    }
+    if minor >= 6 {
+        assert_eq!(source["etcdStorageVersion"], format!("{major_minor}.0"), "{source}");
+    } else {
+        assert!(source.get("etcdStorageVersion").is_none(), "{source}");
+    }
+    let table =
+        atrest(&["scan".into(), format!("--snapshot={}", path.display()), "-o=table".into()]);
+    assert!(table.stdout.contains("Backend:    etcd "), "{}", table.stdout);
+}

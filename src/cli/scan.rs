@@ -244,6 +244,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         prefix: prefix.clone(),
         compacted_revision: None,
         integrity: None,
+        backend: None,
         kms: plan.kms_statuses.clone(),
         kube_version: Some((basis.versions.minor, basis.basis.clone())),
         encryption_config: plan.config_info.clone(),

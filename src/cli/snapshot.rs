@@ -8,7 +8,7 @@ use super::scan::{Plan, scan_failure};
 use crate::exit::Failure;
 use atrest::history::History;
 use atrest::keyspace::normalize_prefix;
-use atrest::report::{Header, ReportSink, Summary};
+use atrest::report::{Backend, Header, ReportSink, Summary};
 use atrest::scan::{Extras, KNOWN_PREFIXES, ScanError, run};
 use atrest::source::SourceError;
 use atrest::source::snapshot::{KeyIndex, Snapshot, SnapshotError};
@@ -65,6 +65,12 @@ pub(super) fn scan(
                 prefix: prefix.clone(),
                 compacted_revision: info.compacted_revision,
                 integrity: Some(integrity.as_str()),
+                backend: Some(Backend {
+                    storage_version: info.storage_version.clone(),
+                    cluster_version: info.cluster_version.clone(),
+                    consistent_index: info.consistent_index,
+                    term: info.term,
+                }),
                 kms: plan.kms_statuses.clone(),
                 kube_version: Some((basis.versions.minor, basis.basis.clone())),
                 encryption_config: plan.config_info.clone(),

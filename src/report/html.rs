@@ -226,6 +226,9 @@ fn write_top(out: &mut impl Write, h: &Header, generated_at: &str) -> io::Result
             Esc(integrity),
             Esc(&compacted)
         )?;
+        if let Some(etcd) = h.backend.as_ref().and_then(|b| b.describe()) {
+            writeln!(out, "<dt>Backend</dt><dd>etcd {}</dd>", Esc(&etcd))?;
+        }
     }
     writeln!(
         out,

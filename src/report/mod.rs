@@ -18,6 +18,38 @@ use crate::source::Restart;
 use crate::verdict::Judge;
 use crate::verdict::{Record, Status};
 
+/// Snapshot: what etcd recorded in the backend file's `meta` and `cluster` buckets. Each field is
+/// present only when that etcd release writes it (term and clusterVersion since 3.5,
+/// storageVersion since 3.6).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Backend {
+    /// `meta/storageVersion`: the backend schema version ("3.6.0").
+    pub storage_version: Option<String>,
+    /// `cluster/clusterVersion`: the cluster version when it was written ("3.5.0").
+    pub cluster_version: Option<String>,
+    /// `meta/consistent_index`: the raft index applied.
+    pub consistent_index: Option<u64>,
+    /// `meta/term`: the raft term of that index.
+    pub term: Option<u64>,
+}
+
+impl Backend {
+    /// "storage version 3.6.0, cluster version 3.6.0, consistent index 9, term 2", omitting what
+    /// is absent; `None` when nothing is known.
+    pub fn describe(&self) -> Option<String> {
+        let parts: Vec<String> = [
+            self.storage_version.as_ref().map(|v| format!("storage version {v}")),
+            self.cluster_version.as_ref().map(|v| format!("cluster version {v}")),
+            self.consistent_index.map(|i| format!("consistent index {i}")),
+            self.term.map(|t| format!("term {t}")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!parts.is_empty()).then(|| parts.join(", "))
+    }
+}
+
 /// What was scanned, known once the first page has pinned the revision.
 #[derive(Clone, Debug, Default)]
 pub struct Header {
@@ -37,6 +69,8 @@ pub struct Header {
     pub compacted_revision: Option<i64>,
     /// Snapshot: trailer check.
     pub integrity: Option<&'static str>,
+    /// Snapshot: what the backend says of the etcd that wrote it.
+    pub backend: Option<Backend>,
     /// KMS plugins' Status/Version at connect.
     pub kms: Vec<PluginStatus>,
     /// Kubernetes minor release whose storage versions were expected, and why that one.
@@ -54,6 +88,10 @@ impl Header {
             prefix: &self.prefix,
             compacted_revision: self.compacted_revision,
             integrity: self.integrity,
+            etcd_storage_version: self.backend.as_ref().and_then(|b| b.storage_version.as_deref()),
+            etcd_cluster_version: self.backend.as_ref().and_then(|b| b.cluster_version.as_deref()),
+            consistent_index: self.backend.as_ref().and_then(|b| b.consistent_index),
+            term: self.backend.as_ref().and_then(|b| b.term),
             kms: (!self.kms.is_empty()).then_some(self.kms.as_slice()),
             kube_version: self.kube_version.as_ref().map(|(m, _)| format!("1.{m}")),
             kube_version_basis: self.kube_version.as_ref().map(|(_, b)| b.as_str()),

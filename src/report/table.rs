@@ -122,6 +122,9 @@ impl<W: Write> ReportSink for TableSink<W> {
                 self.out,
                 "Snapshot:   integrity {integrity}; compacted revision {compacted}"
             )?;
+            if let Some(etcd) = h.backend.as_ref().and_then(|b| b.describe()) {
+                writeln!(self.out, "Backend:    etcd {etcd}")?;
+            }
         }
         writeln!(self.out, "Encryption: {config}")?;
         if let Some((minor, basis)) = &h.kube_version {

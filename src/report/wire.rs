@@ -25,6 +25,18 @@ pub struct Source<'a> {
     /// Snapshot: "sha256 ok" | "sha256 mismatch" | "absent (member db)".
     #[serde(skip_serializing_if = "Option::is_none")]
     pub integrity: Option<&'a str>,
+    /// Snapshot: the etcd backend schema version (`meta` bucket, etcd 3.6+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_storage_version: Option<&'a str>,
+    /// Snapshot: the etcd cluster version (`cluster` bucket, etcd 3.5+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub etcd_cluster_version: Option<&'a str>,
+    /// Snapshot: the raft index the backend had applied.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistent_index: Option<u64>,
+    /// Snapshot: the raft term of that index (etcd 3.5+).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub term: Option<u64>,
     /// Kubernetes release whose storage versions are expected ("1.31").
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kube_version: Option<String>,

@@ -1,5 +1,6 @@
 //! A real `etcd` on 127.0.0.1 with random ports and a temp data dir, stopped by PID on drop.
-//! `ATREST_ETCD_BIN` picks the binary (default: `etcd` on PATH). Never an outside cluster.
+//! `ATREST_ETCD_BIN` picks the binary (default: `etcd` on PATH); `etcdctl` is the one beside it
+//! (same release), else `ATREST_ETCDCTL_BIN`, else `etcdctl` on PATH. Never an outside cluster.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,32 @@ fn free_port() -> u16 {
 
 fn etcd_bin() -> PathBuf {
     std::env::var_os("ATREST_ETCD_BIN").map(PathBuf::from).unwrap_or_else(|| "etcd".into())
+}
+
+/// A tool of the same etcd release as [`etcd_bin`] (`etcdctl`, `etcdutl`): the file beside
+/// `ATREST_ETCD_BIN` when there is one, else `ATREST_<TOOL>_BIN`, else the name on PATH.
+pub fn etcd_tool(tool: &str) -> PathBuf {
+    if let Some(beside) = std::env::var_os("ATREST_ETCD_BIN")
+        .map(PathBuf::from)
+        .and_then(|etcd| etcd.parent().map(|dir| dir.join(tool)))
+        .filter(|p| p.is_file())
+    {
+        return beside;
+    }
+    std::env::var_os(format!("ATREST_{}_BIN", tool.to_uppercase()))
+        .map(PathBuf::from)
+        .unwrap_or_else(|| tool.into())
+}
+
+/// The etcd release the tests run on (`etcd --version`'s first line), for the matrix's log.
+pub fn etcd_version() -> String {
+    Command::new(etcd_bin())
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .unwrap_or_else(|| format!("{:?}: not runnable", etcd_bin()))
 }
 
 impl Etcd {
@@ -147,7 +174,7 @@ impl Etcd {
 
     /// `etcdctl snapshot save PATH` (the file has bbolt's db plus a sha256 trailer).
     pub fn snapshot_save(&self, path: &Path) {
-        let mut cmd = Command::new("etcdctl");
+        let mut cmd = Command::new(etcd_tool("etcdctl"));
         cmd.env("ETCDCTL_API", "3").arg(format!("--endpoints={}", self.endpoint));
         if self.tls.is_some() {
             cmd.args(self.tls_args());
@@ -162,7 +189,7 @@ impl Etcd {
 
     /// `etcdctl defrag`.
     pub fn defrag(&self) {
-        let out = Command::new("etcdctl")
+        let out = Command::new(etcd_tool("etcdctl"))
             .env("ETCDCTL_API", "3")
             .arg(format!("--endpoints={}", self.endpoint))
             .arg("defrag")

@@ -36,8 +36,9 @@ use sha2::{Digest, Sha256};
 use self::file::{BucketRoot, Pager, Walk};
 use self::page::{MAX_PAGE_SIZE, META_SIZE, MIN_PAGE_SIZE, Meta, MetaCheck, PAGE_HEADER_SIZE};
 use self::revision::{
-    CONSISTENT_INDEX, FINISHED_COMPACT, KEY_BUCKET, META_BUCKET, SCHEDULED_COMPACT,
-    parse_compact_mark, parse_consistent_index, parse_revision_key,
+    CLUSTER_BUCKET, CLUSTER_VERSION, CONSISTENT_INDEX, FINISHED_COMPACT, KEY_BUCKET, META_BUCKET,
+    SCHEDULED_COMPACT, STORAGE_VERSION, TERM, parse_compact_mark, parse_consistent_index,
+    parse_revision_key, parse_version_string,
 };
 use crate::source::RawKv;
 
@@ -197,6 +198,12 @@ pub struct SnapshotInfo {
     pub scheduled_compact_revision: Option<i64>,
     /// `meta` bucket `consistent_index`.
     pub consistent_index: Option<u64>,
+    /// `meta` bucket `term` (etcd 3.5+).
+    pub term: Option<u64>,
+    /// `meta` bucket `storageVersion` (etcd 3.6+): the backend's schema version.
+    pub storage_version: Option<String>,
+    /// `cluster` bucket `clusterVersion` (etcd 3.5+).
+    pub cluster_version: Option<String>,
 }
 
 /// One retained revision of the `key` bucket, for `--history`.
@@ -375,18 +382,23 @@ impl Snapshot {
 
         // The root bucket: find `key` and `meta`.
         let root = BucketRoot::Page { pgid: meta.root, from: meta_page };
-        let (mut key_bucket, mut meta_bucket) = (None, None);
+        let (mut key_bucket, mut meta_bucket, mut cluster_bucket) = (None, None, None);
         Walk::new(&pager).leaves(&root, &mut |_, page, e| {
-            if e.is_bucket() && e.key == KEY_BUCKET {
-                key_bucket = Some(BucketRoot::from_value(e.value, page)?);
-            } else if e.is_bucket() && e.key == META_BUCKET {
-                meta_bucket = Some(BucketRoot::from_value(e.value, page)?);
+            let slot = match e.key {
+                KEY_BUCKET => &mut key_bucket,
+                META_BUCKET => &mut meta_bucket,
+                CLUSTER_BUCKET => &mut cluster_bucket,
+                _ => return Ok(ControlFlow::Continue(())),
+            };
+            if e.is_bucket() {
+                *slot = Some(BucketRoot::from_value(e.value, page)?);
             }
             Ok(ControlFlow::Continue(()))
         })?;
         let key_bucket = key_bucket.ok_or(SnapshotError::NotEtcd)?;
 
         let (mut finished, mut scheduled, mut consistent_index) = (None, None, None);
+        let (mut term, mut storage_version, mut cluster_version) = (None, None, None);
         if let Some(mb) = &meta_bucket {
             Walk::new(&pager).leaves(mb, &mut |_, page, e| {
                 let bad = |what| SnapshotError::KeyValue { page, what };
@@ -410,7 +422,31 @@ impl Snapshot {
                                 .ok_or(bad("the meta bucket's consistent_index is not 8 bytes"))?,
                         );
                     }
+                    TERM => {
+                        term = Some(
+                            parse_consistent_index(e.value)
+                                .ok_or(bad("the meta bucket's term is not 8 bytes"))?,
+                        );
+                    }
+                    STORAGE_VERSION => {
+                        storage_version = Some(parse_version_string(e.value).ok_or(bad(
+                            "the meta bucket's storageVersion is not a version string",
+                        ))?);
+                    }
+                    // confState and keys of newer releases: not needed, never an error.
                     _ => {}
+                }
+                Ok(ControlFlow::Continue(()))
+            })?;
+        }
+        if let Some(cb) = &cluster_bucket {
+            Walk::new(&pager).leaves(cb, &mut |_, page, e| {
+                if !e.is_bucket() && e.key == CLUSTER_VERSION {
+                    cluster_version =
+                        Some(parse_version_string(e.value).ok_or(SnapshotError::KeyValue {
+                            page,
+                            what: "the cluster bucket's clusterVersion is not a version string",
+                        })?);
                 }
                 Ok(ControlFlow::Continue(()))
             })?;
@@ -435,6 +471,9 @@ impl Snapshot {
             compacted_revision: finished,
             scheduled_compact_revision: scheduled,
             consistent_index,
+            term,
+            storage_version,
+            cluster_version,
         };
         Ok(Self { pager, info, meta, key_bucket })
     }

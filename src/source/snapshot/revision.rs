@@ -7,8 +7,10 @@
 //! 4 version int64, 5 value bytes, 6 lease int64), `server/storage/schema/bucket.go` (bucket and
 //! meta key names), `server/storage/mvcc/store.go` (`UnsafeSetFinishedCompact`: the compaction
 //! marks are 17-byte revisions with sub 0, read back with `BytesToRev(..).Main`) and
-//! `server/storage/schema/cindex.go` (`consistent_index`: u64 big-endian), as of etcd main
-//! 16e19a9 (revision.go) / 282e4e6 (cindex.go).
+//! `server/storage/schema/cindex.go` (`consistent_index`, `term`: u64 big-endian), as of etcd main
+//! 16e19a9 (revision.go) / 282e4e6 (cindex.go); `schema/bucket.go` (0b2fd5c) for the keys etcd
+//! 3.5 (`term`, `confState`, `cluster/clusterVersion`) and 3.6 (`storageVersion`) added. Keys
+//! not named here are skipped: a newer etcd may add more.
 
 use crate::source::RawKv;
 
@@ -22,6 +24,16 @@ pub const FINISHED_COMPACT: &[u8] = b"finishedCompactRev";
 pub const SCHEDULED_COMPACT: &[u8] = b"scheduledCompactRev";
 /// `meta` key: the raft index applied to this backend (u64 BE).
 pub const CONSISTENT_INDEX: &[u8] = b"consistent_index";
+/// `meta` key since etcd 3.5: the raft term of that index (u64 BE, `schema/cindex.go`).
+pub const TERM: &[u8] = b"term";
+/// `meta` key since etcd 3.6: the storage schema version, a semver string ("3.6.0",
+/// `schema/version.go`).
+pub const STORAGE_VERSION: &[u8] = b"storageVersion";
+/// Bucket holding cluster-wide settings (etcd 3.5+ writes `clusterVersion` there).
+pub const CLUSTER_BUCKET: &[u8] = b"cluster";
+/// `cluster` key: the cluster version the members agreed on, a semver string ("3.5.0",
+/// `schema/membership.go`).
+pub const CLUSTER_VERSION: &[u8] = b"clusterVersion";
 
 const REV_BYTES_LEN: usize = 17;
 const MARKED_REV_BYTES_LEN: usize = 18;
@@ -65,9 +77,16 @@ pub fn parse_compact_mark(b: &[u8]) -> Option<i64> {
     parse_revision_key(b).map(|r| r.main)
 }
 
-/// `consistent_index`: u64 big-endian.
+/// `consistent_index` and `term`: u64 big-endian.
 pub fn parse_consistent_index(b: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(b.try_into().ok()?))
+}
+
+/// `storageVersion` and `clusterVersion`: a short printable version string.
+pub fn parse_version_string(b: &[u8]) -> Option<String> {
+    let s = std::str::from_utf8(b).ok()?;
+    (!s.is_empty() && s.len() <= 64 && s.bytes().all(|c| c.is_ascii_graphic()))
+        .then(|| s.to_owned())
 }
 
 /// A checked protobuf reader: just enough for `mvccpb.KeyValue`.

@@ -768,6 +768,43 @@ fn free_pages_are_the_complement() {
     assert_eq!(snap.scan_free_pages(&[]).unwrap(), (3, 0));
 }
 
+/// Copy-on-write leaves a stale copy of the root page behind (etcd 3.5 writes `meta` right after a
+/// defrag). A copy of revisions the key bucket still retains, byte for byte, exposes nothing; a
+/// copy whose value the tree no longer holds does, as do needles outside revision values.
+#[test]
+fn free_copies_of_retained_revisions_do_not_count() {
+    let live = kv("/registry/secrets/a", b"k8s:enc:aescbc:v1:key1:new", 2, 3, 2, 0);
+    let gone = kv("/registry/secrets/a", b"k8s:enc:aescbc:v1:key1:old", 2, 2, 1, 0);
+    let inline_root = |id: u64, kvs: &[(i64, &RawKv)]| {
+        let elems: Vec<_> =
+            kvs.iter().map(|(main, kv)| (0, rev_key(*main, 0, false), kv_bytes(kv))).collect();
+        let inline = leaf_bytes(0, &elems);
+        leaf_bytes(id, &[(1, b"key".to_vec(), bucket_value(0, Some(inline)))])
+    };
+    for (old_copy, needle_elsewhere, counted) in [
+        (vec![(3, &live)], false, 0),
+        (vec![(2, &gone), (3, &live)], false, 1),
+        (vec![(3, &live)], true, 1),
+    ] {
+        let mut b = Builder::new();
+        b.node(|id| {
+            let mut page = inline_root(id, &old_copy);
+            if needle_elsewhere {
+                page.extend_from_slice(b"k8s:enc:");
+            }
+            page
+        });
+        let root = b.node(|id| inline_root(id, &[(3, &live)]));
+        let snap = open_bytes(&b.file(root)).unwrap();
+        assert_eq!(
+            snap.scan_free_pages(&[b"k8s:enc:"]).unwrap(),
+            (1, counted),
+            "{} revisions copied, needle elsewhere: {needle_elsewhere}",
+            old_copy.len()
+        );
+    }
+}
+
 #[test]
 fn directory_and_missing_file() {
     let dir = tempfile::tempdir().unwrap();
