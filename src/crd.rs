@@ -123,8 +123,15 @@ pub struct CrdIndex {
 }
 
 impl CrdIndex {
-    /// Adds a parsed CRD.
-    pub fn insert(&mut self, crd: Crd) {
+    /// Adds a parsed CRD; one that names a built-in group/resource gets that as its problem
+    /// ([`crate::origin::shadowing_problem`]).
+    pub fn insert(&mut self, mut crd: Crd) {
+        if let Some(shadow) = crate::origin::shadowing_problem(&crd) {
+            crd.problem = Some(match crd.problem.take() {
+                Some(p) => format!("{p}; {shadow}"),
+                None => shadow,
+            });
+        }
         self.by_resource.insert((crd.group.clone(), crd.plural.clone()), crd);
     }
 

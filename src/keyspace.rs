@@ -34,6 +34,14 @@ pub struct KeyInfo {
     /// Some(reason) for keys that are not API objects (compact_rev_key, masterleases,
     /// peerserverleases, ranges/*, health)
     pub not_an_object: Option<&'static str>,
+    /// The key names the group: `<group>/<plural>/…` (custom resources, CRDs, APIServices), not
+    /// a built-in resource prefix. [`crate::origin`] decides what that means.
+    pub group_in_key: bool,
+}
+
+/// Every built-in GroupResource of the key layout ([`BUILTIN`] and the `services/` prefixes).
+pub fn builtin_resources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    BUILTIN.iter().map(|(_, g, r)| (*g, *r)).chain(SERVICES.iter().map(|(_, r)| ("", *r)))
 }
 
 /// `resource.group` as kubectl names a resource, `resource` for core (group "").
@@ -163,6 +171,7 @@ pub fn classify(key: &[u8], prefix: &[u8]) -> KeyInfo {
             namespace: None,
             name: None,
             not_an_object: Some(COMPACT_REV_REASON),
+            group_in_key: false,
         };
     }
     let rest =
@@ -180,11 +189,13 @@ pub fn classify(key: &[u8], prefix: &[u8]) -> KeyInfo {
             namespace: None,
             name: None,
             not_an_object: None,
+            group_in_key: false,
         };
     };
 
     let mut not_an_object = None;
-    let (group, resource, tail): (Cow<'_, str>, Cow<'_, str>, &[&[u8]]) = if first.contains(&b'.') {
+    let group_in_key = first.contains(&b'.');
+    let (group, resource, tail): (Cow<'_, str>, Cow<'_, str>, &[&[u8]]) = if group_in_key {
         // CRs, CRDs, APIServices: <group>/<plural>/...
         match tail.split_first() {
             Some((&plural, tail)) => (text(first), text(plural), tail),
@@ -213,6 +224,7 @@ pub fn classify(key: &[u8], prefix: &[u8]) -> KeyInfo {
         namespace,
         name,
         not_an_object,
+        group_in_key,
     }
 }
 

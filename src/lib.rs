@@ -17,6 +17,7 @@ pub mod envelope;
 pub mod history;
 pub mod inspect;
 pub mod keyspace;
+pub mod origin;
 pub mod pb;
 pub mod policy;
 pub mod reader;

@@ -262,6 +262,11 @@ pub fn source_of(group: &str, resource: &str, minor: u32) -> Option<&'static str
     row(group, resource, minor).map(|r| r.5)
 }
 
+/// Every GroupResource the table has a row for (any release).
+pub fn builtin_resources() -> impl Iterator<Item = (&'static str, &'static str)> {
+    TABLE.iter().flat_map(|(g, resources, ..)| resources.iter().map(move |r| (*g, *r)))
+}
+
 fn row(group: &str, resource: &str, minor: u32) -> Option<&'static Row> {
     TABLE.iter().find(|(g, resources, from, to, ..)| {
         *g == group && resources.contains(&resource) && (*from..=*to).contains(&minor)

@@ -6,7 +6,8 @@
 
 use crate::codec::{self, Encoding, ObjectFacts};
 use crate::config::EncryptionConfig;
-use crate::crd::CrdIndex;
+use crate::crd::{Crd, CrdIndex};
+use crate::origin::Origin;
 use std::fmt;
 
 use crate::envelope::kms::{KmsPlugin, NoKmsPlugin};
@@ -144,11 +145,6 @@ pub struct Versions {
     pub crds: CrdIndex,
 }
 
-/// Groups whose objects are not custom resources although the group has a dot.
-fn is_builtin_group(group: &str) -> bool {
-    group.ends_with(".k8s.io") || group == "apiregistration.k8s.io"
-}
-
 impl Versions {
     /// Sets `expected_api_version` and turns a wrong stored version into a finding. Only
     /// records that decoded are judged.
@@ -159,10 +155,21 @@ impl Versions {
         // Decide with borrows first, then write: this runs for every decoded key.
         let Some(stored) = rec.facts.api_version.as_deref() else { return };
         let (group, resource) = (rec.info.group.as_str(), rec.info.resource.as_str());
-        if group.contains('.') && !is_builtin_group(group) {
-            let stored = stored.to_owned();
-            self.judge_custom(rec, &stored);
-            return;
+        match crate::origin::origin(&rec.info, &self.crds) {
+            Origin::BuiltIn => {}
+            Origin::Custom { crd, shadows_builtin } => {
+                let stored = stored.to_owned();
+                self.judge_custom(rec, &stored, crd, shadows_builtin);
+                return;
+            }
+            Origin::CustomWithoutCrd => {
+                let reason = format!(
+                    "no CustomResourceDefinition {resource}.{group} in etcd: the API server does \
+                     not serve this object"
+                );
+                rec.reasons.push(reason);
+                return;
+            }
         }
         let Some(expected) =
             crate::storage_versions::expected_api_version(group, resource, self.minor)
@@ -206,14 +213,15 @@ impl Versions {
             .map_err(|u| u.error.to_string())
     }
 
-    fn judge_custom(&self, rec: &mut Record, stored: &str) {
-        let (group, plural) = (rec.info.group.clone(), rec.info.resource.clone());
-        let Some(crd) = self.crds.get(&group, &plural) else {
+    fn judge_custom(&self, rec: &mut Record, stored: &str, crd: &Crd, shadows_builtin: bool) {
+        let group = rec.info.group.clone();
+        if shadows_builtin {
             rec.reasons.push(format!(
-                "no CustomResourceDefinition {plural}.{group} in etcd: the API server does not serve this object"
+                "the CRD {} names a resource kube-apiserver also serves as a built-in: the \
+                 built-in wins, so this object cannot be read or rewritten through the API",
+                crd.name
             ));
-            return;
-        };
+        }
         let version = stored.rsplit_once('/').map_or(stored, |(_, v)| v).to_owned();
         if let Some(storage) = &crd.storage_version {
             let expected = format!("{group}/{storage}");

@@ -13,6 +13,8 @@ fn info(group: &str, resource: &str, ns: Option<&str>, name: Option<&str>) -> Ke
         namespace: ns.map(Into::into),
         name: name.map(Into::into),
         not_an_object: None,
+        // Keys name their group exactly when the resource is not one of the layout's built-ins.
+        group_in_key: group.contains('.') && !builtin_resources().any(|gr| gr == (group, resource)),
     }
 }
 

@@ -264,7 +264,8 @@ impl Summary {
                 return;
             }
         }
-        if rec.info.group.contains('.')
+        // Versions in use per custom resource (only CRDs' own resources are looked up).
+        if rec.info.group_in_key
             && let Some((_, version)) =
                 rec.facts.api_version.as_deref().and_then(|a| a.split_once('/'))
         {

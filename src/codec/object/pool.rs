@@ -71,9 +71,10 @@ pub(super) fn go_package_rank(group: &str, go_package: &str) -> Option<u8> {
     if group.is_empty() {
         return (go_package == "core").then_some(0);
     }
-    // Built-in groups are single labels (apps, batch, policy, …) or end in `.k8s.io`; anything
-    // else is a custom resource group, stored as JSON/CBOR, never in these packages.
-    if group.contains('.') && !group.ends_with(".k8s.io") {
+    // Custom resource groups (Gateway API's `gateway.networking.k8s.io`, or
+    // `policy.networking.k8s.io`, whose first label would match the `policy` package) are stored
+    // as JSON/CBOR and never in these packages: `origin` knows which groups are Kubernetes' own.
+    if !crate::origin::is_builtin_group(group) {
         return None;
     }
     let mut labels = group.split('.');

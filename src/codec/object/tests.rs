@@ -124,7 +124,10 @@ fn go_package_names_of_groups() {
     assert_eq!(pool::go_package_rank("metrics.k8s.io", "custom_metrics"), None);
     assert_eq!(pool::go_package_rank("apps", "core"), None);
     assert_eq!(pool::go_package_rank("apps.example.com", "apps"), None);
-    assert_eq!(pool::go_package_rank("snapshot.storage.k8s.io", "snapshot"), Some(0));
+    // CRD groups under k8s.io are never Kubernetes' protobuf packages (issue 14).
+    assert_eq!(pool::go_package_rank("snapshot.storage.k8s.io", "snapshot"), None);
+    assert_eq!(pool::go_package_rank("policy.networking.k8s.io", "policy"), None);
+    assert_eq!(pool::go_package_rank("gateway.networking.k8s.io", "networking"), None);
 }
 
 #[test]

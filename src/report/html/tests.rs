@@ -21,6 +21,7 @@ fn rec(key: &str, status: Status, provider: ProviderKind, key_name: Option<&str>
             namespace: parts.next().map(str::to_owned),
             name: parts.next().map(str::to_owned),
             not_an_object: None,
+            group_in_key: false,
         },
         encryption: Some(Encryption {
             provider,
