@@ -3,6 +3,7 @@
 mod harness;
 
 mod apiserver;
+mod config_strict;
 mod deploy;
 mod diff;
 mod discovery;
@@ -20,3 +21,4 @@ mod scan_live;
 mod scan_snapshot;
 mod snapshot_reader;
 mod storage_versions;
+mod sweep;

@@ -248,6 +248,8 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         kms: plan.kms_statuses.clone(),
         kube_version: Some((basis.versions.minor, basis.basis.clone())),
         encryption_config: plan.config_info.clone(),
+        source_warnings: Vec::new(),
+        config_warnings: Vec::new(),
     };
     if let Some(bar) = &plan.bar {
         // A count-only range costs etcd an index walk, no values.

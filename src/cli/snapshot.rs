@@ -74,6 +74,8 @@ pub(super) fn scan(
                 kms: plan.kms_statuses.clone(),
                 kube_version: Some((basis.versions.minor, basis.basis.clone())),
                 encryption_config: plan.config_info.clone(),
+                source_warnings: Vec::new(),
+                config_warnings: Vec::new(),
             })
         };
         let extras = Extras { history, server: plan.server.clone() };

@@ -250,6 +250,9 @@ fn write_top(out: &mut impl Write, h: &Header, generated_at: &str) -> io::Result
              prefix, not decrypted</dd>"
         )?,
     }
+    for w in h.source_warnings.iter().chain(&h.config_warnings) {
+        writeln!(out, "<dt>Warning</dt><dd>{}</dd>", Esc(w))?;
+    }
     writeln!(out, "<dt>Generated</dt><dd>{}</dd>\n</dl>\n</header>", Esc(generated_at))
 }
 

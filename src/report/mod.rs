@@ -75,6 +75,12 @@ pub struct Header {
     pub kms: Vec<PluginStatus>,
     /// Kubernetes minor release whose storage versions were expected, and why that one.
     pub kube_version: Option<(u32, String)>,
+    /// What the reader of the report must know about the source (e.g. an unverified snapshot):
+    /// JSON `source.warnings`, one `Warning:` line each in the table header.
+    pub source_warnings: Vec<String>,
+    /// What kube-apiserver would say of the EncryptionConfiguration (e.g. KMS v1 needs the
+    /// `KMSv1` gate): JSON `encryptionConfig.warnings`, `Warning:` lines in the table header.
+    pub config_warnings: Vec<String>,
 }
 
 impl Header {
@@ -95,14 +101,17 @@ impl Header {
             kms: (!self.kms.is_empty()).then_some(self.kms.as_slice()),
             kube_version: self.kube_version.as_ref().map(|(m, _)| format!("1.{m}")),
             kube_version_basis: self.kube_version.as_ref().map(|(_, b)| b.as_str()),
+            warnings: (!self.source_warnings.is_empty()).then_some(self.source_warnings.as_slice()),
         }
     }
 
     /// The contract's `encryptionConfig` object.
     pub fn wire_config(&self) -> Option<wire::EncryptionConfig<'_>> {
-        self.encryption_config
-            .as_ref()
-            .map(|(path, sha256)| wire::EncryptionConfig { path, sha256 })
+        self.encryption_config.as_ref().map(|(path, sha256)| wire::EncryptionConfig {
+            path,
+            sha256,
+            warnings: (!self.config_warnings.is_empty()).then_some(self.config_warnings.as_slice()),
+        })
     }
 }
 

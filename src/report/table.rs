@@ -127,6 +127,9 @@ impl<W: Write> ReportSink for TableSink<W> {
             }
         }
         writeln!(self.out, "Encryption: {config}")?;
+        for w in h.source_warnings.iter().chain(&h.config_warnings) {
+            writeln!(self.out, "Warning:    {w}")?;
+        }
         if let Some((minor, basis)) = &h.kube_version {
             writeln!(self.out, "Versions:   as kube-apiserver 1.{minor} stores them ({basis})")?;
         }

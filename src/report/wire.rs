@@ -46,6 +46,9 @@ pub struct Source<'a> {
     /// KMS plugins: name, apiVersion, endpoint, healthz, version, keyId, error.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kms: Option<&'a [crate::envelope::kms_plugin::PluginStatus]>,
+    /// What the reader must know about the source (an unverified snapshot, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<&'a [String]>,
 }
 
 /// `encryptionConfig` of the document.
@@ -55,6 +58,9 @@ pub struct EncryptionConfig<'a> {
     pub path: &'a str,
     /// Hex sha256 of the file bytes (kube-apiserver's reload hash, without `sha256:`).
     pub sha256: &'a str,
+    /// What kube-apiserver would say of it (KMS v1 without the `KMSv1` gate, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warnings: Option<&'a [String]>,
 }
 
 /// `encryption` of a record.
