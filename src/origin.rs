@@ -25,10 +25,21 @@ pub const GROUP_PATH_BUILTINS: &[(&str, &str)] = &[
     ("apiregistration.k8s.io", "apiservices"),
 ];
 
-/// Kubernetes' own API groups (`k8s.io/metrics`) that aggregated servers serve and kube-apiserver
-/// never stores; their protobuf types are in the bundled pool, so a payload naming them decodes.
-pub const AGGREGATED_GROUPS: &[&str] =
-    &["metrics.k8s.io", "custom.metrics.k8s.io", "external.metrics.k8s.io"];
+/// Kubernetes' own API groups (`k8s.io/api`, `k8s.io/metrics`) that neither key table lists,
+/// because kube-apiserver never stores their types (reviews, discovery, aggregated metrics) or
+/// atrest has no storage row for them yet. Their protobuf types are in the bundled pool, so a
+/// payload naming them decodes.
+pub const OTHER_KUBERNETES_GROUPS: &[&str] = &[
+    "admission.k8s.io",
+    "apidiscovery.k8s.io",
+    "authentication.k8s.io",
+    "authorization.k8s.io",
+    "imagepolicy.k8s.io",
+    "lifecycle.k8s.io",
+    "metrics.k8s.io",
+    "custom.metrics.k8s.io",
+    "external.metrics.k8s.io",
+];
 
 /// Where the objects of one key come from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +83,7 @@ pub fn is_builtin(group: &str, resource: &str) -> bool {
 /// as `extensions` included); a dotted group only if a built-in GroupResource uses it.
 pub fn is_builtin_group(group: &str) -> bool {
     !group.contains('.')
-        || AGGREGATED_GROUPS.contains(&group)
+        || OTHER_KUBERNETES_GROUPS.contains(&group)
         || GROUP_PATH_BUILTINS.iter().any(|(g, _)| *g == group)
         || keyspace::builtin_resources().any(|(g, _)| g == group)
         || crate::storage_versions::builtin_resources().any(|(g, _)| g == group)
@@ -169,5 +180,21 @@ mod tests {
         let c = crd("networking.k8s.io", "ingresses");
         assert!(shadowing_problem(&c).unwrap().contains("ingresses.networking.k8s.io"));
         assert_eq!(shadowing_problem(&crd("gateway.networking.k8s.io", "httproutes")), None);
+    }
+
+    #[test]
+    fn every_group_of_the_golden_kubernetes_payloads_is_kubernetes_own() {
+        // Real serializer output of k8s.io/api (shared golden payloads): all Kubernetes' groups.
+        let path = crate::testkit::golden_dir().join("payloads/MANIFEST.jsonl");
+        let manifest = std::fs::read_to_string(&path).unwrap_or_default();
+        let mut n = 0;
+        for line in manifest.lines().filter(|l| !l.trim().is_empty()) {
+            let row: serde_json::Value = serde_json::from_str(line).unwrap_or_default();
+            let api_version = row["apiVersion"].as_str().unwrap_or_default();
+            let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+            assert!(is_builtin_group(group), "{api_version}");
+            n += 1;
+        }
+        assert!(n > 100, "{} has {n} payloads", path.display());
     }
 }

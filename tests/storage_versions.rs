@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use crate::harness::cli::atrest;
+use crate::harness::cli::{atrest, record};
 use crate::harness::etcd::Etcd;
 use crate::harness::golden::payload;
 use atrest::testkit::golden_dir;
@@ -77,15 +77,6 @@ fn scan(etcd: &Etcd, extra: &[&str]) -> Value {
     let run = atrest(&args);
     assert!(run.code <= 1, "exit {}: {}", run.code, run.stderr);
     run.json()
-}
-
-fn record<'a>(doc: &'a Value, key: &str) -> &'a Value {
-    doc["objects"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|o| o["key"] == key)
-        .unwrap_or_else(|| panic!("no {key}"))
 }
 
 #[test]

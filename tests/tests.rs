@@ -4,6 +4,7 @@ mod harness;
 
 mod apiserver;
 mod config_strict;
+mod custom_resources;
 mod deploy;
 mod diff;
 mod discovery;

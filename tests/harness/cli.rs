@@ -37,3 +37,11 @@ where
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
 }
+
+/// The record of `key` in a JSON scan report.
+pub fn record<'a>(doc: &'a serde_json::Value, key: &str) -> &'a serde_json::Value {
+    doc["objects"]
+        .as_array()
+        .and_then(|objects| objects.iter().find(|o| o["key"] == key))
+        .unwrap_or_else(|| panic!("no {key} in {doc}"))
+}
