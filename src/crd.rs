@@ -7,7 +7,6 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Deserialize;
 
 use crate::source::RawKv;
-use crate::verdict::{Judge, Versions};
 
 /// One CRD, as far as storage versions are concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -114,6 +113,17 @@ impl Crd {
     }
 }
 
+/// The finding for a CRD that names a built-in group/resource, if it does.
+pub fn shadowing_problem(crd: &Crd) -> Option<String> {
+    crate::builtin::is_builtin(&crd.group, &crd.plural).then(|| {
+        format!(
+            "defines {}, which kube-apiserver also serves as a built-in: the built-in handler \
+             wins, so this CRD's objects cannot be read or rewritten through the API",
+            crate::keyspace::group_resource(&crd.group, &crd.plural)
+        )
+    })
+}
+
 /// The CRDs of one scan, by (group, plural).
 #[derive(Clone, Debug, Default)]
 pub struct CrdIndex {
@@ -124,9 +134,9 @@ pub struct CrdIndex {
 
 impl CrdIndex {
     /// Adds a parsed CRD; one that names a built-in group/resource gets that as its problem
-    /// ([`crate::origin::shadowing_problem`]).
+    /// ([`shadowing_problem`]).
     pub fn insert(&mut self, mut crd: Crd) {
-        if let Some(shadow) = crate::origin::shadowing_problem(&crd) {
+        if let Some(shadow) = shadowing_problem(&crd) {
             crd.problem = Some(match crd.problem.take() {
                 Some(p) => format!("{p}; {shadow}"),
                 None => shadow,
@@ -155,17 +165,12 @@ impl CrdIndex {
 
 impl CrdIndex {
     /// Reads the CRD values of a scan's pre-pass (`<prefix>apiextensions.k8s.io/
-    /// customresourcedefinitions/`), decrypting them as the scan would.
-    pub fn load(kvs: &[RawKv], judge: &Judge<'_>) -> Self {
+    /// customresourcedefinitions/`); `plaintext` opens one value as the scan would (the
+    /// caller's decryption: this module knows CRDs, not envelopes).
+    pub fn load(kvs: &[RawKv], plaintext: impl Fn(&RawKv) -> Result<Vec<u8>, String>) -> Self {
         let mut index = Self::default();
         for kv in kvs {
-            let parsed = Versions::plaintext_of(
-                judge,
-                kv,
-                "apiextensions.k8s.io",
-                "customresourcedefinitions",
-            )
-            .and_then(|p| Crd::parse(&p));
+            let parsed = plaintext(kv).and_then(|p| Crd::parse(&p));
             match parsed {
                 Ok(crd) => index.insert(crd),
                 Err(why) => {

@@ -8,6 +8,7 @@
 //! them in etcd; [`inspect`] shows every layer of one key.
 #![forbid(unsafe_code)]
 
+pub mod builtin;
 pub mod codec;
 pub mod config;
 pub mod crd;

@@ -28,7 +28,9 @@ pub fn plan(
         let p = format!("{prefix}{sub}").into_bytes();
         collect(|tx| scan_prefix(p, tx))
     };
-    let crds = CrdIndex::load(&read("apiextensions.k8s.io/customresourcedefinitions/")?, judge);
+    let crds = CrdIndex::load(&read("apiextensions.k8s.io/customresourcedefinitions/")?, |kv| {
+        Versions::plaintext_of(judge, kv, "apiextensions.k8s.io", "customresourcedefinitions")
+    });
     let (minor, basis) = match kube_version {
         Some(v) => (
             parse_minor(v).ok_or_else(|| {

@@ -73,8 +73,8 @@ pub(super) fn go_package_rank(group: &str, go_package: &str) -> Option<u8> {
     }
     // Custom resource groups (Gateway API's `gateway.networking.k8s.io`, or
     // `policy.networking.k8s.io`, whose first label would match the `policy` package) are stored
-    // as JSON/CBOR and never in these packages: `origin` knows which groups are Kubernetes' own.
-    if !crate::origin::is_builtin_group(group) {
+    // as JSON/CBOR and never in these packages: `builtin` knows which groups are Kubernetes' own.
+    if !crate::builtin::is_builtin_group(group) {
         return None;
     }
     let mut labels = group.split('.');
