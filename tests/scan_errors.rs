@@ -77,6 +77,22 @@ fn compacted_revision_exits_3() {
 }
 
 #[test]
+fn future_revision_exits_3_and_is_not_called_compacted() {
+    // etcd answers OutOfRange for both; atrest tells them apart by the current revision.
+    let etcd = Etcd::start();
+    let last = etcd.put("/registry/secrets/a/b", "{}");
+    let run = atrest([
+        "scan".to_owned(),
+        format!("--endpoints={}", etcd.endpoint),
+        format!("--rev={}", last + 100),
+        "-o=json".into(),
+    ]);
+    assert_eq!(run.code, 3, "{}", run.stderr);
+    assert!(run.stderr.contains("future revision"), "{}", run.stderr);
+    assert!(!run.stderr.contains("compacted"), "{}", run.stderr);
+}
+
+#[test]
 fn tls_client_certs_and_wrong_ca() {
     let etcd = Etcd::start_tls();
     etcd.put(

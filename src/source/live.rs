@@ -303,16 +303,22 @@ impl LiveSource {
         requested: Option<i64>,
         stats: &mut ScanStats,
     ) -> Result<i64, SourceError> {
-        if !is_compacted(&err) {
+        if !is_out_of_range(&err) {
             return Err(err);
+        }
+        // etcd answers OutOfRange both for a compacted revision and for one in the future
+        // (rpctypes ErrGRPCCompacted, ErrGRPCFutureRev): the current revision tells them apart,
+        // never the message text.
+        let resp =
+            self.get("read current revision", b"\0", GetOptions::new().with_count_only()).await?;
+        let to = resp.header().map_or(0, |h| h.revision());
+        if revision > to {
+            return Err(SourceError::FutureRevision { requested: revision, current: to });
         }
         let restarts = stats.restarts.len() as u32;
         if requested.is_some() || restarts >= MAX_RESTARTS {
             return Err(SourceError::Compacted { requested: revision, restarts });
         }
-        let resp =
-            self.get("read current revision", b"\0", GetOptions::new().with_count_only()).await?;
-        let to = resp.header().map_or(0, |h| h.revision());
         tracing::warn!(
             compacted = revision,
             resumed_at = to,
@@ -372,13 +378,13 @@ fn raw_kv(kv: etcd_client::KeyValue) -> RawKv {
     RawKv { key, value, create_revision, mod_revision, version, lease }
 }
 
-fn is_compacted(err: &SourceError) -> bool {
-    match err {
-        SourceError::Request { source: etcd_client::Error::GRpcStatus(s), .. } => {
-            s.message().contains("compacted")
-        }
-        _ => false,
-    }
+/// etcd's answer to a range at a compacted or a future revision (gRPC `OutOfRange`).
+fn is_out_of_range(err: &SourceError) -> bool {
+    matches!(
+        err,
+        SourceError::Request { source: etcd_client::Error::GRpcStatus(s), .. }
+            if s.code() == tonic::Code::OutOfRange
+    )
 }
 
 /// Sizes the next value range so that a response is about [`TARGET_PAGE_BYTES`].

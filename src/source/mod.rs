@@ -105,6 +105,14 @@ pub enum SourceError {
         /// How many times the scan restarted at a newer revision before giving up.
         restarts: u32,
     },
+    /// `--rev` names a revision etcd has not reached yet.
+    #[error("etcd revision {requested} is a future revision (etcd is at {current})")]
+    FutureRevision {
+        /// The revision asked for.
+        requested: i64,
+        /// etcd's current revision.
+        current: i64,
+    },
     /// Reading a TLS file named on the command line.
     #[error("reading {what} {path}")]
     ReadTlsFile {
