@@ -25,6 +25,7 @@ pub mod object;
 mod protobuf;
 #[cfg(test)]
 mod tests;
+mod wire;
 mod yaml;
 
 use std::fmt;

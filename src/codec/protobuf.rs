@@ -9,6 +9,7 @@
 use prost::Message as _;
 
 use super::facts::{ObjectFacts, non_empty, rfc3339_from_unix};
+use super::wire::describe;
 use super::{DecodeError, Encoding};
 use crate::pb::runtime::{ObjectHead, Time, Unknown};
 
@@ -17,7 +18,9 @@ pub(super) fn decode(body: &[u8]) -> Result<ObjectFacts, DecodeError> {
     if body.is_empty() {
         return Err(DecodeError::ProtobufEmptyBody);
     }
-    let unknown = Unknown::decode(body).map_err(|e| describe("runtime.Unknown", &e))?;
+    let unknown = Unknown::decode(body).map_err(|_| {
+        describe("runtime.Unknown", body, super::object::unknown_descriptor().as_ref())
+    })?;
     if unknown.content_encoding.as_deref().is_some_and(|s| !s.is_empty()) {
         return Err(DecodeError::UnsupportedContentEncoding);
     }
@@ -29,7 +32,9 @@ pub(super) fn decode(body: &[u8]) -> Result<ObjectFacts, DecodeError> {
     }
     // An absent raw is an empty object to Go's proto.Unmarshal as well.
     let raw = unknown.raw.unwrap_or_default();
-    let head = ObjectHead::decode(raw).map_err(|e| describe("object in Unknown.raw", &e))?;
+    let head = ObjectHead::decode(AsRef::<[u8]>::as_ref(&raw)).map_err(|_| {
+        describe("object in Unknown.raw", raw.as_ref(), super::object::head_descriptor().as_ref())
+    })?;
     let meta = head.metadata.unwrap_or_default();
     Ok(ObjectFacts {
         api_version,
@@ -48,36 +53,4 @@ fn time(t: Time) -> Option<String> {
         return None;
     }
     rfc3339_from_unix(t.seconds.unwrap_or(0))
-}
-
-/// prost's error, reworded without the numbers it may quote from the data (an invalid key value
-/// is up to 8 payload bytes). prost does not expose the error kind, so this matches its
-/// fixed description texts; anything unexpected becomes "malformed".
-pub(super) fn describe(what: &'static str, e: &prost::DecodeError) -> DecodeError {
-    let text = e.to_string();
-    let truncated = |problem| DecodeError::ProtobufTruncated { what, problem };
-    let malformed = |problem| DecodeError::ProtobufMalformed { what, problem };
-    if text.contains("buffer underflow") {
-        truncated("a field runs past the end of the data")
-    } else if text.contains("delimited length exceeded") {
-        truncated("a field runs past the end of its enclosing message")
-    } else if text.contains("invalid varint") {
-        malformed("invalid varint")
-    } else if text.contains("recursion limit") {
-        malformed("nesting too deep")
-    } else if text.contains("invalid key value") {
-        malformed("invalid field key")
-    } else if text.contains("invalid tag value") {
-        malformed("field number 0")
-    } else if text.contains("invalid wire type") {
-        malformed("invalid or unexpected wire type")
-    } else if text.contains("UTF-8") {
-        malformed("a string field is not UTF-8")
-    } else if text.contains("end group") {
-        malformed("unexpected end-group tag")
-    } else if text.contains("length delimiter exceeds") {
-        malformed("length too large")
-    } else {
-        malformed("not a valid protobuf message")
-    }
 }

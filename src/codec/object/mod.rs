@@ -99,10 +99,21 @@ fn protobuf_body(plaintext: &[u8]) -> Result<Cow<'_, [u8]>, DecodeError> {
         .ok_or(DecodeError::Base64NotProtobuf)
 }
 
+/// The bundled descriptor of runtime.Unknown (for telling why bytes do not decode).
+pub(super) fn unknown_descriptor() -> Option<prost_reflect::MessageDescriptor> {
+    pool::message_by_name("apimachinery.pkg.runtime.Unknown")
+}
+
+/// The bundled descriptor of an object's head as far as the codec reads it (field 1 metadata).
+pub(super) fn head_descriptor() -> Option<prost_reflect::MessageDescriptor> {
+    pool::partial_object_metadata()
+}
+
 /// The object in a runtime.Unknown whose wrapper [`super::decode`] already accepted.
 fn protobuf_object(body: &[u8], facts: &ObjectFacts) -> Result<Object, DecodeError> {
-    let unknown = Unknown::decode(body)
-        .map_err(|e| crate::codec::protobuf::describe("runtime.Unknown", &e))?;
+    let unknown = Unknown::decode(body).map_err(|_| {
+        crate::codec::wire::describe("runtime.Unknown", body, unknown_descriptor().as_ref())
+    })?;
     let type_meta = unknown.type_meta.unwrap_or_default();
     let api_version = type_meta.api_version.unwrap_or_default();
     let kind = type_meta.kind.unwrap_or_default();

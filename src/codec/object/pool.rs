@@ -88,6 +88,11 @@ pub(super) fn go_package_rank(group: &str, go_package: &str) -> Option<u8> {
     (joined(first, second) || joined(second, first)).then_some(1)
 }
 
+/// A bundled message by its full name.
+pub(super) fn message_by_name(name: &str) -> Option<MessageDescriptor> {
+    POOL.get_message_by_name(name)
+}
+
 /// `meta.v1.PartialObjectMetadata`: `metadata` (field 1) alone; every other field of an object
 /// is kept as an unknown field and not shown.
 pub(super) fn partial_object_metadata() -> Option<MessageDescriptor> {

@@ -105,8 +105,8 @@ pub(super) fn decode_message(
     bytes: &[u8],
     what: &'static str,
 ) -> Result<Converted, DecodeError> {
-    let message = DynamicMessage::decode(desc, bytes)
-        .map_err(|e| crate::codec::protobuf::describe(what, &e))?;
+    let message = DynamicMessage::decode(desc.clone(), bytes)
+        .map_err(|_| crate::codec::wire::describe(what, bytes, Some(&desc)))?;
     let mut unknown = Vec::new();
     let value = message_json(&message, Path::Root, &mut unknown);
     Ok(Converted { value, unknown })
