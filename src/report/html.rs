@@ -613,115 +613,12 @@ fn write_history(out: &mut impl Write, h: &History, revision: i64) -> io::Result
     out.write_all(b"</section>\n")
 }
 
-const CSS: &str = r#"
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#f6f8fa;--ok:#1a7f37;--stale:#bc4c00;--bad:#cf222e}
-*{box-sizing:border-box}
-html{-webkit-print-color-adjust:exact;print-color-adjust:exact}
-body{margin:0;background:#fff;color:var(--fg);font:14px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"Liberation Sans","DejaVu Sans",Arial,sans-serif}
-main{max-width:1180px;margin:0 auto;padding:28px 40px 40px}
-header.top{border-bottom:2px solid var(--fg);padding-bottom:14px}
-h1{font-size:26px;margin:0 0 2px;letter-spacing:-.01em}
-h2{font-size:18px;margin:34px 0 14px;padding-bottom:6px;border-bottom:1px solid var(--line)}
-p{margin:8px 0}
-.sub,.note{color:var(--muted)}
-code{font-family:ui-monospace,"SFMono-Regular","DejaVu Sans Mono","Liberation Mono",Menlo,Consolas,monospace;font-size:12.5px}
-dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:3px 22px;margin:14px 0 0}
-dl.meta dt{color:var(--muted)}
-dl.meta dd{margin:0;overflow-wrap:anywhere}
-.hash{color:var(--muted)}
-.totals{display:grid;grid-template-columns:repeat(5,1fr);gap:12px;margin:22px 0 14px}
-.totals.three{grid-template-columns:repeat(3,1fr)}
-.stat{border:1px solid var(--line);border-radius:8px;padding:10px 16px;background:var(--soft)}
-.stat .n{font-size:36px;font-weight:700;line-height:1.15;font-variant-numeric:tabular-nums}
-.stat .l{color:var(--muted);text-transform:uppercase;letter-spacing:.05em;font-size:12px}
-.stat.current .n{color:var(--ok)}
-.stat.stale .n{color:var(--stale)}
-.stat.unreadable .n{color:var(--bad)}
-.stat.zero .n{color:var(--muted)}
-.verdict{padding:10px 14px;border-radius:6px;border-left:4px solid}
-.verdict.ok{background:#dafbe1;border-color:var(--ok)}
-.verdict.warn{background:#fff1e5;border-color:var(--stale)}
-.verdict.bad{background:#ffebe9;border-color:var(--bad)}
-figure.chart{margin:0 0 22px;break-inside:avoid}
-figcaption{display:flex;gap:14px;align-items:baseline;margin-bottom:6px}
-figcaption b{font-size:15px}
-figcaption span{color:var(--muted)}
-svg.bar{display:block;max-width:100%;height:auto}
-svg text{font-size:13px;fill:var(--fg)}
-svg text.in{font-weight:600}
-svg text.in.on-dark{fill:#fff}
-svg text.n{font-weight:600;font-variant-numeric:tabular-nums}
-svg text.pct{fill:var(--muted);font-variant-numeric:tabular-nums}
-svg text.st.stale{fill:var(--stale)}
-svg text.st.unreadable{fill:var(--bad)}
-svg text.st.current{fill:var(--ok)}
-svg text.pk{font-family:ui-monospace,"DejaVu Sans Mono","Liberation Mono",monospace;font-size:12.5px}
-table{border-collapse:collapse;width:100%;font-size:13px;margin:6px 0}
-th,td{text-align:left;padding:6px 10px;border-bottom:1px solid var(--line);vertical-align:top}
-thead th{background:var(--soft);border-bottom:2px solid var(--line);white-space:nowrap}
-.num{text-align:right;font-variant-numeric:tabular-nums}
-td.key{overflow-wrap:anywhere}
-#findings{table-layout:fixed}
-#findings td{overflow-wrap:break-word}
-#findings col.key{width:31%}
-#findings col.st{width:112px}
-#findings col.pk{width:14%}
-#findings col.av{width:110px}
-#findings col.rev{width:92px}
-th button{font:inherit;font-weight:600;color:inherit;background:none;border:0;padding:0;cursor:pointer}
-th button::after{content:" \2195";color:var(--muted);font-weight:400}
-th[aria-sort=ascending] button::after{content:" \25B2";color:var(--fg)}
-th[aria-sort=descending] button::after{content:" \25BC";color:var(--fg)}
-tbody tr:hover{background:#f6f8fa}
-.badge{display:inline-block;white-space:nowrap;padding:0 8px;border-radius:10px;font-size:12px;font-weight:600}
-.badge.current{background:#dafbe1;color:#116329}
-.badge.stale{background:#fff1e5;color:#953800}
-.badge.unreadable{background:#ffebe9;color:#a40e26}
-footer{margin-top:36px;padding-top:10px;border-top:1px solid var(--line);color:var(--muted);font-size:12px}
-@page{margin:14mm}
-@media print{main{max-width:none;padding:0}.no-print{display:none}h2{break-after:avoid}tr{break-inside:avoid}th button::after{content:none}}
-"#;
+// The leading newline keeps the page byte-identical to when the CSS was inline.
+const CSS: &str = concat!("\n", include_str!("html/report.css"));
 
 /// Click-to-sort table headers; `#sort=<column>` (or `#sort=-<column>` for descending) opens the
 /// findings sorted. Sets `data-ready="1"` on `<body>` when done, so a test can tell it ran.
-const SCRIPT: &str = r#"
-(function () {
-  "use strict";
-  var collator = new Intl.Collator(undefined, { numeric: true });
-  function sortBy(table, col, descending) {
-    var head = table.tHead.rows[0].cells;
-    var numeric = head[col].getAttribute("data-type") === "num";
-    var body = table.tBodies[0];
-    var rows = Array.prototype.map.call(body.rows, function (row, n) {
-      var cell = row.cells[col];
-      var v = cell.hasAttribute("data-v") ? cell.getAttribute("data-v") : cell.textContent;
-      return { row: row, n: n, v: numeric ? Number(v) : v };
-    });
-    rows.sort(function (a, b) {
-      var c = numeric ? a.v - b.v : collator.compare(a.v, b.v);
-      return (descending ? -c : c) || a.n - b.n;
-    });
-    rows.forEach(function (r) { body.appendChild(r.row); });
-    for (var i = 0; i < head.length; i++) { head[i].removeAttribute("aria-sort"); }
-    head[col].setAttribute("aria-sort", descending ? "descending" : "ascending");
-  }
-  document.querySelectorAll("table.sortable").forEach(function (table) {
-    Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, col) {
-      th.querySelector("button").addEventListener("click", function () {
-        sortBy(table, col, th.getAttribute("aria-sort") === "ascending");
-      });
-    });
-  });
-  var m = /^#sort=(-?)([a-z]+)$/.exec(window.location.hash);
-  var findings = document.getElementById("findings");
-  if (m && findings) {
-    Array.prototype.forEach.call(findings.tHead.rows[0].cells, function (th, col) {
-      if (th.getAttribute("data-col") === m[2]) { sortBy(findings, col, m[1] === "-"); }
-    });
-  }
-  document.body.setAttribute("data-ready", "1");
-})();
-"#;
+const SCRIPT: &str = concat!("\n", include_str!("html/report.js"));
 
 #[cfg(test)]
 mod tests;
