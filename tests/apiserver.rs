@@ -271,19 +271,17 @@ fn kubectl_bin() -> PathBuf {
 
 /// kubectl with only this kubeconfig and a private cache dir (no ~/.kube, no $KUBECONFIG).
 fn kubectl(kubeconfig: &Path, cache: &Path, args: &[&str]) -> Output {
-    Command::new(kubectl_bin())
-        .env_remove("KUBECONFIG")
-        .arg(format!("--kubeconfig={}", kubeconfig.display()))
-        .arg(format!("--cache-dir={}", cache.display()))
-        .arg("--request-timeout=20s")
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {:?} ({e}): install kubectl or set ATREST_KUBECTL_BIN",
-                kubectl_bin()
-            )
-        })
+    crate::harness::process::output(
+        Command::new(kubectl_bin())
+            .env_remove("KUBECONFIG")
+            .arg(format!("--kubeconfig={}", kubeconfig.display()))
+            .arg(format!("--cache-dir={}", cache.display()))
+            .arg("--request-timeout=20s")
+            .args(args),
+    )
+    .unwrap_or_else(|e| {
+        panic!("cannot run {:?} ({e}): install kubectl or set ATREST_KUBECTL_BIN", kubectl_bin())
+    })
 }
 
 fn stdout_ok(out: &Output, what: &str) -> String {

@@ -15,7 +15,9 @@ fn yaml_docs(text: &str) -> Vec<Value> {
 fn cronjob_renders_with_kubectl_and_uses_real_flags() {
     // `kubectl apply --dry-run=client` needs an API server for discovery; `kubectl kustomize`
     // is kubectl's own offline parse of the same manifests.
-    let out = Command::new("kubectl").args(["kustomize", "deploy/"]).output().expect("kubectl");
+    let out =
+        crate::harness::process::output(Command::new("kubectl").args(["kustomize", "deploy/"]))
+            .expect("kubectl");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let docs = yaml_docs(&String::from_utf8(out.stdout).unwrap());
     assert_eq!(docs.len(), 1);
@@ -106,13 +108,14 @@ fn kubectl_apply_dry_run_against_the_test_api_server() {
         "deploy-token",
     );
     let cache = tempfile::tempdir().unwrap();
-    let out = Command::new("kubectl")
-        .env_remove("KUBECONFIG")
-        .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
-        .arg(format!("--cache-dir={}", cache.path().display()))
-        .args(["apply", "--dry-run=client", "--validate=false", "-k", "deploy/"])
-        .output()
-        .expect("kubectl");
+    let out = crate::harness::process::output(
+        Command::new("kubectl")
+            .env_remove("KUBECONFIG")
+            .arg(format!("--kubeconfig={}", server.kubeconfig().display()))
+            .arg(format!("--cache-dir={}", cache.path().display()))
+            .args(["apply", "--dry-run=client", "--validate=false", "-k", "deploy/"]),
+    )
+    .expect("kubectl");
     let text =
         format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "{text}");

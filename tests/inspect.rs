@@ -1,8 +1,7 @@
 //! `atrest inspect`: every layer of one key, against a real etcd (live) and a real snapshot,
 //! with the golden payloads.
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use base64::Engine as _;
 use serde_json::Value;
@@ -271,14 +270,9 @@ fn every_golden_protobuf_payload_decodes_to_its_json_twin() {
 
 /// `hexdump -C` of `bytes`, from the system's hexdump.
 fn system_hexdump(bytes: &[u8]) -> String {
-    let mut hd = Command::new("hexdump")
-        .arg("-C")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
+    let out = crate::harness::process::output_with_input(Command::new("hexdump").arg("-C"), bytes)
         .expect("hexdump (bsdextrautils) is installed");
-    hd.stdin.take().unwrap().write_all(bytes).unwrap();
-    String::from_utf8(hd.wait_with_output().unwrap().stdout).unwrap()
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// Our dump without the layer marks.

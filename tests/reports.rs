@@ -24,19 +24,11 @@ fn parse_prometheus(text: &str) -> Vec<serde_json::Value> {
         \x20   for s in f.samples:\n\
         \x20       out.append({'name': s.name, 'labels': s.labels, 'value': s.value, 'type': f.type})\n\
         print(json.dumps(out))\n";
-    let mut child = Command::new("/usr/bin/python3")
-        .arg("-c")
-        .arg(script)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect(
-            "/usr/bin/python3 with python3-prometheus-client (scripts/ensure-deps installs it)",
-        );
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::harness::process::output_with_input(
+        Command::new("/usr/bin/python3").arg("-c").arg(script),
+        text.as_bytes(),
+    )
+    .expect("/usr/bin/python3 with python3-prometheus-client (scripts/ensure-deps installs it)");
     assert!(
         out.status.success(),
         "parser rejected the exposition: {}\n{text}",
@@ -136,15 +128,16 @@ fn progress_bar_on_a_terminal_only() {
         "{} scan --snapshot {DEMO_DB} {DEMO_CFG} -o json --fail-on never > /dev/null",
         env!("CARGO_BIN_EXE_atrest")
     );
-    let out = Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .output()
-        .expect("script (util-linux)");
+    let out =
+        crate::harness::process::output(Command::new("script").args(["-qec", &cmd, "/dev/null"]))
+            .expect("script (util-linux)");
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("keys scanned"), "no progress on a terminal: {tty:?}");
-    let quiet = Command::new("script")
-        .args(["-qec", &cmd.replace(" scan ", " -q scan "), "/dev/null"])
-        .output()
-        .unwrap();
+    let quiet = crate::harness::process::output(Command::new("script").args([
+        "-qec",
+        &cmd.replace(" scan ", " -q scan "),
+        "/dev/null",
+    ]))
+    .unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stdout).contains("keys scanned"), "-q shows no bar");
 }

@@ -404,7 +404,7 @@ fn a_killed_run_resumes_from_its_journal_without_writing_twice() {
     let mut child = c.spawn_rewrite(&journal, false);
     c.wait_for_writes(100, &mut child);
     child.kill().unwrap(); // SIGKILL, by PID
-    child.wait().unwrap();
+    crate::harness::process::wait_with_output(child).unwrap();
     let first = c.server.etcd_writes().len();
     assert!(first < 400, "killed mid-run ({first} written)");
     let run = c.rewrite(&["--journal", journal.to_str().unwrap()]);
@@ -521,7 +521,7 @@ fn ctrl_c_stops_after_the_requests_in_flight_and_reports_what_was_done() {
     c.wait_for_writes(20, &mut child);
     let sent = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
     assert!(sent.success());
-    let out = child.wait_with_output().unwrap();
+    let out = crate::harness::process::wait_with_output(child).unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(130), "{stderr}");
     assert!(stderr.contains("stopping after the requests in flight"), "{stderr}");
@@ -572,14 +572,21 @@ fn progress_bar_with_rate_and_eta_on_a_terminal_only() {
         )
     };
     // util-linux `script` runs atrest on a pseudo-terminal, as a person would.
-    let out = Command::new("script")
-        .args(["-qec", &cmd(""), "/dev/null"])
-        .output()
-        .expect("script (util-linux)");
+    let out = crate::harness::process::output(Command::new("script").args([
+        "-qec",
+        &cmd(""),
+        "/dev/null",
+    ]))
+    .expect("script (util-linux)");
     let tty = String::from_utf8_lossy(&out.stdout);
     assert!(tty.contains("objects rewritten") && tty.contains("ETA"), "{tty:?}");
     c.seed_secrets(0..200, &OLD);
-    let quiet = Command::new("script").args(["-qec", &cmd("-q"), "/dev/null"]).output().unwrap();
+    let quiet = crate::harness::process::output(Command::new("script").args([
+        "-qec",
+        &cmd("-q"),
+        "/dev/null",
+    ]))
+    .unwrap();
     assert!(!String::from_utf8_lossy(&quiet.stdout).contains("objects rewritten"));
     assert_eq!(c.server.etcd_writes().len(), 400, "both runs rewrote everything");
 }

@@ -1,6 +1,6 @@
 //! Runs the real `atrest` binary and captures what a user would see.
 
-use std::process::{Command, Output};
+use std::process::{Command, Stdio};
 
 pub struct Run {
     pub code: i32,
@@ -19,18 +19,21 @@ impl Run {
     }
 }
 
+/// Runs the real binary with `args` (within the harness's deadline: a hang fails the test).
 pub fn atrest<I, S>(args: I) -> Run
 where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    let out: Output = Command::new(env!("CARGO_BIN_EXE_atrest"))
-        .args(args)
-        .env_remove("ETCDCTL_ENDPOINTS")
-        .env_remove("ETCDCTL_USER")
-        .env_remove("ETCDCTL_PASSWORD")
-        .output()
-        .expect("run atrest");
+    let out = super::process::output(
+        Command::new(env!("CARGO_BIN_EXE_atrest"))
+            .args(args)
+            .env_remove("ETCDCTL_ENDPOINTS")
+            .env_remove("ETCDCTL_USER")
+            .env_remove("ETCDCTL_PASSWORD")
+            .stdin(Stdio::null()),
+    )
+    .expect("run atrest");
     Run {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -48,9 +48,7 @@ pub fn etcd_tool(tool: &str) -> PathBuf {
 
 /// The etcd release the tests run on (`etcd --version`'s first line), for the matrix's log.
 pub fn etcd_version() -> String {
-    Command::new(etcd_bin())
-        .arg("--version")
-        .output()
+    super::process::output(Command::new(etcd_bin()).arg("--version"))
         .ok()
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.lines().next().map(str::to_owned))
@@ -179,7 +177,8 @@ impl Etcd {
         if self.tls.is_some() {
             cmd.args(self.tls_args());
         }
-        let out = cmd.arg("snapshot").arg("save").arg(path).output().expect("run etcdctl");
+        let out =
+            super::process::output(cmd.arg("snapshot").arg("save").arg(path)).expect("run etcdctl");
         assert!(
             out.status.success(),
             "etcdctl snapshot save: {}",
@@ -189,12 +188,13 @@ impl Etcd {
 
     /// `etcdctl defrag`.
     pub fn defrag(&self) {
-        let out = Command::new(etcd_tool("etcdctl"))
-            .env("ETCDCTL_API", "3")
-            .arg(format!("--endpoints={}", self.endpoint))
-            .arg("defrag")
-            .output()
-            .expect("run etcdctl");
+        let out = super::process::output(
+            Command::new(etcd_tool("etcdctl"))
+                .env("ETCDCTL_API", "3")
+                .arg(format!("--endpoints={}", self.endpoint))
+                .arg("defrag"),
+        )
+        .expect("run etcdctl");
         assert!(out.status.success(), "etcdctl defrag: {}", String::from_utf8_lossy(&out.stderr));
     }
 

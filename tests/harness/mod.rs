@@ -4,4 +4,5 @@ pub mod cli;
 pub mod etcd;
 pub mod golden;
 pub mod kms_plugin;
+pub mod process;
 pub mod tls;
