@@ -3,7 +3,7 @@
 //! status, the DEK cache and single flight, key_id rotation, and failures that must stay per
 //! object and fast.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use atrest::config::{EncryptionConfig, Provider};
 use atrest::envelope::kms_plugin::{GrpcKms, PluginStatus};
@@ -307,25 +307,29 @@ fn distinct_v2_values(server: &KmsPluginServer, n: usize) -> Vec<(String, Vec<u8
         .collect()
 }
 
-/// Opens every value, expecting each to fail with a KMS plugin reason; returns the reasons and the
-/// time it took.
+/// Threads that open values at once in the failing-plugin tests: at most this many calls can be
+/// in flight when the first failure marks the plugin down, whatever the machine's core count.
+const RACERS: u64 = 4;
+
+/// Opens every value on [`RACERS`] threads, expecting each to fail with a KMS plugin reason.
 fn open_all_failing(
     kms: &GrpcKms,
     config: &EncryptionConfig,
     values: &[(String, Vec<u8>)],
-) -> (Vec<String>, Duration) {
+) -> Vec<String> {
     let chain = secrets_chain(config);
-    let started = Instant::now();
-    let reasons = values
-        .par_iter()
-        .map(|(key, value)| {
-            let err = open_with_kms(value, key.as_bytes(), Transformer::Chain(chain), kms)
-                .expect_err("the plugin fails");
-            assert!(err.encryption.is_some());
-            kms_message(&err)
-        })
-        .collect();
-    (reasons, started.elapsed())
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(RACERS as usize).build().unwrap();
+    pool.install(|| {
+        values
+            .par_iter()
+            .map(|(key, value)| {
+                let err = open_with_kms(value, key.as_bytes(), Transformer::Chain(chain), kms)
+                    .expect_err("the plugin fails");
+                assert!(err.encryption.is_some());
+                kms_message(&err)
+            })
+            .collect()
+    })
 }
 
 #[test]
@@ -337,15 +341,15 @@ fn an_unavailable_plugin_fails_each_object_fast() {
     let kms = GrpcKms::connect(&config, rt.handle());
     assert_eq!(kms.statuses()[0].error, None);
     server.set_failure(Failure::Unavailable);
-    let (reasons, took) = open_all_failing(&kms, &config, &values);
+    let reasons = open_all_failing(&kms, &config, &values);
     let prefix = format!("KMS plugin kms-v2 at {} is unavailable: ", server.endpoint());
     for r in &reasons {
         assert!(r.starts_with(&prefix), "{r}");
         assert!(r.contains("switched off"), "{r}");
     }
-    assert!(took < Duration::from_secs(2), "{took:?}");
-    // Marked down after the first failure (a few racing threads may have been in flight).
-    assert!(kms.decrypt_calls() <= 4, "{} calls", kms.decrypt_calls());
+    // Fast because marked down after the first failure: only the calls already in flight on
+    // the other racing threads reach the plugin, not one per object.
+    assert!(kms.decrypt_calls() <= RACERS, "{} calls", kms.decrypt_calls());
     assert_eq!(kms.decrypt_calls(), server.decrypt_calls());
 }
 
@@ -357,7 +361,7 @@ fn a_plugin_error_is_a_per_object_reason() {
     let values = distinct_v2_values(&server, 20);
     let kms = GrpcKms::connect(&config, rt.handle());
     server.set_failure(Failure::Error);
-    let (reasons, _) = open_all_failing(&kms, &config, &values);
+    let reasons = open_all_failing(&kms, &config, &values);
     for r in &reasons {
         assert_eq!(
             r,
@@ -380,12 +384,11 @@ fn a_plugin_error_is_a_per_object_reason() {
 fn a_slow_plugin_costs_one_timeout_not_one_per_object() {
     let server = KmsPluginServer::start([0x42; 32], "kek-1");
     let rt = runtime();
-    let timeout = Duration::from_millis(500);
     let config = kms_v2_config(&server, "500ms");
     let values = distinct_v2_values(&server, 1000);
     let kms = GrpcKms::connect(&config, rt.handle());
     server.set_failure(Failure::Slow(Duration::from_secs(5)));
-    let (reasons, took) = open_all_failing(&kms, &config, &values);
+    let reasons = open_all_failing(&kms, &config, &values);
     let prefix = format!("KMS plugin kms-v2 at {} is unavailable: ", server.endpoint());
     assert!(reasons.iter().all(|r| r.starts_with(&prefix)), "{:?}", &reasons[..3]);
     assert!(
@@ -393,11 +396,10 @@ fn a_slow_plugin_costs_one_timeout_not_one_per_object() {
         "{:?}",
         &reasons[..3]
     );
-    assert!(took < 2 * timeout, "{took:?}");
-    assert!(kms.decrypt_calls() <= 4, "{} calls", kms.decrypt_calls());
+    // One timeout, not one per object: only the racing threads' calls ever waited.
+    assert!(kms.decrypt_calls() <= RACERS, "{} calls", kms.decrypt_calls());
 
     // A slow plugin at connect: Status times out, the provider starts out down.
-    let started = Instant::now();
     let kms = GrpcKms::connect(&config, rt.handle());
     let status = &kms.statuses()[0];
     assert_eq!(
@@ -405,10 +407,8 @@ fn a_slow_plugin_costs_one_timeout_not_one_per_object() {
         Some("unavailable: Status got no answer within 500ms"),
         "{status:?}"
     );
-    let (_, took_more) = open_all_failing(&kms, &config, &values);
-    assert!(started.elapsed() < 2 * timeout, "{:?}", started.elapsed());
-    assert!(took_more < timeout);
-    assert_eq!(kms.decrypt_calls(), 0);
+    open_all_failing(&kms, &config, &values);
+    assert_eq!(kms.decrypt_calls(), 0, "a provider down at connect costs no Decrypt wait");
 }
 
 #[test]
@@ -416,7 +416,6 @@ fn a_stopped_plugin_fails_fast_and_says_where_it_was() {
     let server = KmsPluginServer::start([0x42; 32], "kek-1");
     let endpoint = server.endpoint();
     let rt = runtime();
-    let timeout = Duration::from_secs(1);
     let config = kms_v2_config(&server, "1s");
     let values = distinct_v2_values(&server, 1000);
 
@@ -424,22 +423,19 @@ fn a_stopped_plugin_fails_fast_and_says_where_it_was() {
     let kms = GrpcKms::connect(&config, rt.handle());
     assert_eq!(kms.statuses()[0].key_id.as_deref(), Some("kek-1"));
     server.stop();
-    let (reasons, took) = open_all_failing(&kms, &config, &values);
+    let reasons = open_all_failing(&kms, &config, &values);
     let prefix = format!("KMS plugin kms-v2 at {endpoint} is unavailable: ");
     assert!(reasons.iter().all(|r| r.starts_with(&prefix)), "{:?}", &reasons[..3]);
-    assert!(took < 2 * timeout, "{took:?}");
-    assert!(kms.decrypt_calls() <= 4, "{} calls", kms.decrypt_calls());
+    assert!(kms.decrypt_calls() <= RACERS, "{} calls", kms.decrypt_calls());
 
     // Connected after it went away: recorded in the status, no call at all.
-    let started = Instant::now();
     let kms = GrpcKms::connect(&config, rt.handle());
     let status = &kms.statuses()[0];
     let error = status.error.as_deref().unwrap();
     assert!(error.starts_with("unavailable: "), "{error}");
     assert_eq!((status.healthz.as_ref(), status.key_id.as_ref()), (None, None));
-    let (reasons, _) = open_all_failing(&kms, &config, &values);
+    let reasons = open_all_failing(&kms, &config, &values);
     assert!(reasons.iter().all(|r| r.starts_with(&prefix)), "{:?}", &reasons[..3]);
-    assert!(started.elapsed() < 2 * timeout, "{:?}", started.elapsed());
     assert_eq!(kms.decrypt_calls(), 0);
 }
 

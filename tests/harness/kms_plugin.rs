@@ -34,6 +34,9 @@ pub enum Failure {
     Slow(Duration),
     /// `Status::internal`.
     Error,
+    /// Answer the first this many Decrypt calls normally, then `Status::unavailable` to
+    /// everything: a plugin that dies mid-scan, at a point that does not depend on timing.
+    UnavailableAfterDecrypts(u64),
 }
 
 struct State {
@@ -78,6 +81,10 @@ impl State {
             Failure::None => Ok(()),
             Failure::Unavailable => Err(Status::unavailable("test plugin: switched off")),
             Failure::Error => Err(Status::internal("test plugin: internal failure")),
+            Failure::UnavailableAfterDecrypts(n) if self.decrypt_calls.load(Ordering::Relaxed) > n => {
+                Err(Status::unavailable("test plugin: switched off"))
+            }
+            Failure::UnavailableAfterDecrypts(_) => Ok(()),
             Failure::Slow(d) => {
                 tokio::time::sleep(d).await;
                 Ok(())
