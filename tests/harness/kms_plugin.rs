@@ -81,7 +81,9 @@ impl State {
             Failure::None => Ok(()),
             Failure::Unavailable => Err(Status::unavailable("test plugin: switched off")),
             Failure::Error => Err(Status::internal("test plugin: internal failure")),
-            Failure::UnavailableAfterDecrypts(n) if self.decrypt_calls.load(Ordering::Relaxed) > n => {
+            Failure::UnavailableAfterDecrypts(n)
+                if self.decrypt_calls.load(Ordering::Relaxed) > n =>
+            {
                 Err(Status::unavailable("test plugin: switched off"))
             }
             Failure::UnavailableAfterDecrypts(_) => Ok(()),

@@ -22,18 +22,24 @@
     clippy::arithmetic_side_effects
 )]
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt;
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use hyper_util::rt::TokioIo;
-use sha2::{Digest, Sha256};
 use tokio::runtime::Handle;
-use tonic::transport::{Channel, Endpoint, Uri};
+use tonic::transport::Channel;
 use zeroize::Zeroizing;
+
+mod cache;
+mod socket;
+mod status;
+
+use cache::{CacheKey, DekResult, Flight, Lru, cache_key, clone_result};
+use socket::{CallError, bounded, channel, socket_path, unary};
+pub use status::PluginStatus;
+use status::probe;
 
 use super::DecryptError;
 use super::kms::{DekRequest, KmsPlugin};
@@ -54,26 +60,6 @@ pub const RETRY_DOWN_AFTER: Duration = Duration::from_secs(5);
 const V1_API: &str = "v1beta1";
 /// Plugin error texts are cut to this many characters.
 const MAX_MESSAGE: usize = 300;
-
-/// What [`GrpcKms::connect`] learned about one KMS provider's plugin, for the report header.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PluginStatus {
-    /// The provider name (`k8s:enc:kms:<v>:<name>:`).
-    pub name: String,
-    /// `"v1"` or `"v2"`.
-    pub api_version: &'static str,
-    /// The configured endpoint, `unix:///…`.
-    pub endpoint: String,
-    /// v2 `Status.healthz` (`"ok"` when healthy); `None` for v1 or when unknown.
-    pub healthz: Option<String>,
-    /// v2 `Status.version` or v1beta1 `Version.version`.
-    pub version: Option<String>,
-    /// v2 `Status.key_id`: the current write KEK (judges staleness).
-    pub key_id: Option<String>,
-    /// Why the plugin could not be asked, or why its answer is not usable.
-    pub error: Option<String>,
-}
 
 /// A KMS plugin client for every KMS provider of a config. Implements [`KmsPlugin`]: plaintext
 /// DEKs come from a bounded per-provider cache, and concurrent misses on the same encrypted DEK
@@ -120,284 +106,8 @@ struct Down {
     /// `None` = never retried.
     retry_at: Option<Instant>,
 }
-
-type CacheKey = [u8; 32];
-type DekResult = Result<Zeroizing<Vec<u8>>, DecryptError>;
-
-/// One Decrypt call in progress; callers missing the same key wait for its result.
-#[derive(Default)]
-struct Flight {
-    result: Mutex<Option<DekResult>>,
-    done: Condvar,
-}
-
-/// A small LRU of plaintext DEKs (zeroized on eviction and drop).
-struct Lru {
-    capacity: usize,
-    tick: u64,
-    entries: HashMap<CacheKey, (Zeroizing<Vec<u8>>, u64)>,
-    order: BTreeMap<u64, CacheKey>,
-}
-
-impl Lru {
-    fn new(capacity: usize) -> Self {
-        Self { capacity, tick: 0, entries: HashMap::new(), order: BTreeMap::new() }
-    }
-
-    fn next_tick(&mut self) -> u64 {
-        self.tick = self.tick.wrapping_add(1);
-        self.tick
-    }
-
-    fn get(&mut self, key: &CacheKey) -> Option<Zeroizing<Vec<u8>>> {
-        let tick = self.next_tick();
-        let (value, used) = self.entries.get_mut(key)?;
-        self.order.remove(used);
-        *used = tick;
-        self.order.insert(tick, *key);
-        Some(Zeroizing::new(value.to_vec()))
-    }
-
-    fn insert(&mut self, key: CacheKey, value: &[u8]) {
-        let tick = self.next_tick();
-        if let Some((_, used)) = self.entries.remove(&key) {
-            self.order.remove(&used);
-        }
-        while self.entries.len() >= self.capacity {
-            let Some((_, oldest)) = self.order.pop_first() else { break };
-            self.entries.remove(&oldest);
-        }
-        self.entries.insert(key, (Zeroizing::new(value.to_vec()), tick));
-        self.order.insert(tick, key);
-    }
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Plugin-supplied text, made safe for a report: printable, bounded.
-fn clean(text: &str) -> String {
-    let mut out: String =
-        text.chars().map(|c| if c.is_control() { ' ' } else { c }).take(MAX_MESSAGE).collect();
-    if text.chars().nth(MAX_MESSAGE).is_some() {
-        out.push('…');
-    }
-    out
-}
-
-/// A gRPC status with its transport cause chain, e.g.
-/// `Unavailable: transport error: … No such file or directory (os error 2)`.
-fn describe_status(status: &tonic::Status) -> String {
-    let mut text = format!("{:?}", status.code());
-    if !status.message().is_empty() {
-        text.push_str(": ");
-        text.push_str(status.message());
-    }
-    let mut source = std::error::Error::source(status);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(": ");
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    clean(&text)
-}
-
-/// How one RPC failed.
-enum CallError {
-    /// Unavailable or no answer in time: the plugin is down.
-    Connection(String),
-    /// The plugin answered with an error.
-    Refused(String),
-}
-
-impl CallError {
-    fn from_status(status: &tonic::Status) -> Self {
-        match status.code() {
-            // Cancelled: a deadline on the way (we never cancel a call ourselves).
-            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
-                Self::Connection(describe_status(status))
-            }
-            _ => Self::Refused(describe_status(status)),
-        }
-    }
-}
-
-async fn bounded<T>(
-    timeout: Duration,
-    what: &str,
-    call: impl Future<Output = Result<tonic::Response<T>, tonic::Status>>,
-) -> Result<T, CallError> {
-    match tokio::time::timeout(timeout, call).await {
-        Ok(Ok(response)) => Ok(response.into_inner()),
-        Ok(Err(status)) => Err(CallError::from_status(&status)),
-        Err(_) => Err(CallError::Connection(format!("{what} got no answer within {timeout:?}"))),
-    }
-}
-
-/// No `grpc-timeout` header: the deadline is ours ([`bounded`]), so a slow plugin gets one clear
-/// reason instead of racing a server-side cancellation.
-fn unary<T>(message: T) -> tonic::Request<T> {
-    tonic::Request::new(message)
-}
-
-/// The socket of a `unix://` endpoint, the way kube's `parseEndpoint` reads it: the URL path
-/// (authority dropped), and `/@name` for a Linux abstract socket.
-fn socket_path(endpoint: &str) -> Result<String, String> {
-    let rest = endpoint
-        .get(..5)
-        .filter(|s| s.eq_ignore_ascii_case("unix:"))
-        .and_then(|_| endpoint.get(5..))
-        .ok_or_else(|| "only unix:// endpoints are supported".to_owned())?;
-    let rest = rest.split(['?', '#']).next().unwrap_or_default();
-    let path = match rest.strip_prefix("//") {
-        Some(authority_path) => {
-            authority_path.find('/').map_or("", |i| authority_path.get(i..).unwrap_or_default())
-        }
-        None => rest,
-    };
-    let path = percent_decode(path)?;
-    if path.is_empty() {
-        return Err("the endpoint has no socket path".to_owned());
-    }
-    Ok(path.strip_prefix("/@").map_or_else(|| path.clone(), |name| format!("@{name}")))
-}
-
-fn percent_decode(s: &str) -> Result<String, String> {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0usize;
-    while let Some(&b) = bytes.get(i) {
-        if b == b'%' {
-            let hex = bytes
-                .get(i.saturating_add(1)..i.saturating_add(3))
-                .and_then(|h| std::str::from_utf8(h).ok())
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "invalid %-escape in the endpoint path".to_owned())?;
-            out.push(hex);
-            i = i.saturating_add(3);
-        } else {
-            out.push(b);
-            i = i.saturating_add(1);
-        }
-    }
-    String::from_utf8(out).map_err(|_| "the endpoint path is not UTF-8".to_owned())
-}
-
-async fn dial(path: Arc<str>) -> std::io::Result<TokioIo<tokio::net::UnixStream>> {
-    #[cfg(target_os = "linux")]
-    if let Some(name) = path.strip_prefix('@') {
-        let name = name.as_bytes().to_vec();
-        let std_stream = tokio::task::spawn_blocking(move || {
-            use std::os::linux::net::SocketAddrExt as _;
-            let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name)?;
-            let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
-            stream.set_nonblocking(true)?;
-            Ok::<_, std::io::Error>(stream)
-        })
-        .await
-        .map_err(std::io::Error::other)??;
-        return Ok(TokioIo::new(tokio::net::UnixStream::from_std(std_stream)?));
-    }
-    let stream = tokio::net::UnixStream::connect(PathBuf::from(&*path)).await?;
-    Ok(TokioIo::new(stream))
-}
-
-/// A lazily connected channel to the socket (reconnects by itself after a plugin restart).
-/// Must run inside the runtime (the channel spawns its worker there).
-fn channel(path: &str, timeout: Duration) -> Channel {
-    let path: Arc<str> = Arc::from(path);
-    let connector = tower::service_fn(move |_: Uri| dial(Arc::clone(&path)));
-    // The authority is a placeholder, as in kube's (and grpc-go's) unix-socket dialer.
-    Endpoint::from_static("http://localhost")
-        .connect_timeout(timeout)
-        .connect_with_connector_lazy(connector)
-}
-
-/// Asks the plugin who it is: v2 `Status`, v1beta1 `Version`. Fills the status; returns the
-/// staleness key_id and, for a connection-level failure, the down reason.
-async fn probe(
-    client: Client,
-    timeout: Duration,
-    status: &mut PluginStatus,
-) -> (Option<String>, Option<String>) {
-    match client {
-        Client::V2(mut c) => {
-            match bounded(timeout, "Status", c.status(unary(v2::StatusRequest {}))).await {
-                Ok(r) => {
-                    let nonempty = |s: String| (!s.is_empty()).then(|| clean(&s));
-                    status.healthz = nonempty(r.healthz);
-                    status.version = nonempty(r.version);
-                    // kube's isKMSv2ProviderHealthy: version v2 (or v2beta1), healthz ok, and a
-                    // key_id of 1 byte to 1 KiB. Only then does it adopt the key_id for writes.
-                    // Staleness compares the raw key_id; the status shows it printable.
-                    let mut problems = Vec::new();
-                    if !matches!(status.version.as_deref(), Some("v2" | "v2beta1")) {
-                        problems.push(format!(
-                            "Status version is {:?}, expected v2",
-                            status.version.as_deref().unwrap_or_default()
-                        ));
-                    }
-                    if status.healthz.as_deref() != Some("ok") {
-                        problems.push(format!(
-                            "Status healthz is {:?}, expected ok",
-                            status.healthz.as_deref().unwrap_or_default()
-                        ));
-                    }
-                    match r.key_id.len() {
-                        0 => problems.push("Status has no key_id".to_owned()),
-                        n if n > 1024 => {
-                            problems.push("Status key_id is longer than 1 KiB".to_owned());
-                        }
-                        _ => status.key_id = Some(r.key_id.replace(char::is_control, " ")),
-                    }
-                    if problems.is_empty() {
-                        (Some(r.key_id), None)
-                    } else {
-                        status.error = Some(format!(
-                            "{}; its keyIDs are not judged stale",
-                            problems.join("; ")
-                        ));
-                        (None, None)
-                    }
-                }
-                Err(CallError::Connection(why)) => {
-                    status.error = Some(format!("unavailable: {why}"));
-                    (None, Some(why))
-                }
-                Err(CallError::Refused(why)) => {
-                    status.error = Some(format!("Status failed: {why}"));
-                    (None, None)
-                }
-            }
-        }
-        Client::V1(mut c) => {
-            let req = unary(v1::VersionRequest { version: V1_API.to_owned() });
-            match bounded(timeout, "Version", c.version(req)).await {
-                Ok(r) => {
-                    if r.version != V1_API {
-                        status.error = Some(format!(
-                            "Version is {:?}, only v1beta1 is supported",
-                            clean(&r.version)
-                        ));
-                    }
-                    status.version = (!r.version.is_empty()).then(|| clean(&r.version));
-                    (None, None)
-                }
-                Err(CallError::Connection(why)) => {
-                    status.error = Some(format!("unavailable: {why}"));
-                    (None, Some(why))
-                }
-                Err(CallError::Refused(why)) => {
-                    status.error = Some(format!("Version failed: {why}"));
-                    (None, None)
-                }
-            }
-        }
-    }
 }
 
 impl GrpcKms {
@@ -613,34 +323,6 @@ impl Plugin {
     }
 }
 
-/// The cache key: a digest of everything the Decrypt request carries (kube's `generateCacheKey`
-/// for v2 covers the source, keyID and annotations).
-fn cache_key(request: &DekRequest<'_>) -> CacheKey {
-    let mut h = Sha256::new();
-    let mut field = |b: &[u8]| {
-        h.update((b.len() as u64).to_be_bytes());
-        h.update(b);
-    };
-    match request {
-        DekRequest::V1 { encrypted_dek } => {
-            field(b"v1");
-            field(encrypted_dek);
-        }
-        DekRequest::V2 { encrypted_dek_source, key_id, annotations } => {
-            field(b"v2");
-            field(encrypted_dek_source);
-            field(key_id.as_bytes());
-            let mut sorted: Vec<_> = annotations.iter().collect();
-            sorted.sort_by(|a, b| a.0.cmp(b.0));
-            for (k, v) in sorted {
-                field(k.as_bytes());
-                field(v);
-            }
-        }
-    }
-    h.finalize().into()
-}
-
 impl KmsPlugin for GrpcKms {
     fn decrypt(&self, provider: &KmsProvider, request: &DekRequest<'_>) -> DekResult {
         let plugin = self.plugin(provider).ok_or_else(|| DecryptError::KmsPlugin {
@@ -691,14 +373,6 @@ impl KmsPlugin for GrpcKms {
         self.plugin(provider).and_then(|p| p.key_id.clone())
     }
 }
-
-fn clone_result(r: &DekResult) -> DekResult {
-    match r {
-        Ok(dek) => Ok(Zeroizing::new(dek.to_vec())),
-        Err(e) => Err(e.clone()),
-    }
-}
-
 /// Waits for the leader of a flight (bounded: the leader's call is bounded by the timeout).
 fn wait(plugin: &Plugin, flight: &Flight) -> DekResult {
     let limit = plugin.timeout.saturating_add(Duration::from_secs(5));
@@ -722,60 +396,6 @@ fn wait(plugin: &Plugin, flight: &Flight) -> DekResult {
 mod tests {
     #![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
     use super::*;
-
-    #[test]
-    fn endpoints_parse_like_kube() {
-        assert_eq!(socket_path("unix:///tmp/kms.sock").unwrap(), "/tmp/kms.sock");
-        assert_eq!(socket_path("UNIX:///tmp/kms.sock").unwrap(), "/tmp/kms.sock");
-        assert_eq!(socket_path("unix://host/tmp/kms.sock").unwrap(), "/tmp/kms.sock");
-        assert_eq!(socket_path("unix:/tmp/kms.sock").unwrap(), "/tmp/kms.sock");
-        assert_eq!(socket_path("unix:///@kms").unwrap(), "@kms");
-        assert_eq!(socket_path("unix:///tmp/a%20b.sock?x=1").unwrap(), "/tmp/a b.sock");
-        assert!(socket_path("unix://").is_err());
-        assert!(socket_path("unix://host").is_err());
-        assert!(socket_path("tcp://host:1").is_err());
-        assert!(socket_path("unix:///a%zz").is_err());
-    }
-
-    #[test]
-    fn lru_evicts_the_least_recently_used() {
-        let mut lru = Lru::new(2);
-        lru.insert([1; 32], b"one");
-        lru.insert([2; 32], b"two");
-        assert_eq!(lru.get(&[1; 32]).unwrap().as_slice(), b"one");
-        lru.insert([3; 32], b"three");
-        assert!(lru.get(&[2; 32]).is_none());
-        assert_eq!(lru.get(&[1; 32]).unwrap().as_slice(), b"one");
-        assert_eq!(lru.get(&[3; 32]).unwrap().as_slice(), b"three");
-        lru.insert([3; 32], b"THREE");
-        assert_eq!(lru.entries.len(), 2);
-        assert_eq!(lru.order.len(), 2);
-        assert_eq!(lru.get(&[3; 32]).unwrap().as_slice(), b"THREE");
-    }
-
-    #[test]
-    fn cache_keys_cover_key_id_and_annotations() {
-        let none = HashMap::new();
-        let mut some = HashMap::new();
-        some.insert("a.example.com".to_owned(), bytes::Bytes::from_static(b"1"));
-        let v2 = |key_id, annotations| DekRequest::V2 {
-            encrypted_dek_source: b"src",
-            key_id,
-            annotations,
-        };
-        let base = cache_key(&v2("k1", &none));
-        assert_eq!(base, cache_key(&v2("k1", &none)));
-        assert_ne!(base, cache_key(&v2("k2", &none)));
-        assert_ne!(base, cache_key(&v2("k1", &some)));
-        assert_ne!(base, cache_key(&DekRequest::V1 { encrypted_dek: b"src" }));
-    }
-
-    #[test]
-    fn status_messages_are_printable_and_bounded() {
-        assert_eq!(clean("a\nb"), "a b");
-        let long = "x".repeat(1000);
-        assert_eq!(clean(&long).chars().count(), MAX_MESSAGE + 1);
-    }
 
     #[test]
     fn an_unreachable_plugin_is_recorded_and_fails_fast() {
