@@ -29,7 +29,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     prost_build::Config::new().bytes(["."]).compile_fds(fds)?;
 
     let fds = protox::compile(services, ["proto"])?;
-    tonic_prost_build::configure().build_client(true).build_server(true).compile_fds(fds)?;
+    // The product is only ever a KMS client; the server stubs exist for the test plugin
+    // (`tests/harness/kms_plugin.rs`), which builds atrest with the `testkit` feature.
+    let server = std::env::var_os("CARGO_FEATURE_TESTKIT").is_some();
+    tonic_prost_build::configure().build_client(true).build_server(server).compile_fds(fds)?;
 
     k8s_descriptors()?;
     Ok(())

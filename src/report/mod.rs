@@ -496,16 +496,3 @@ pub trait ReportSink {
     /// Called once after the last record, only when the scan finished.
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
 }
-
-/// `-o` values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Format {
-    /// Human table.
-    Table,
-    /// One JSON document.
-    Json,
-    /// JSON lines.
-    Jsonl,
-    /// The JSON document as YAML.
-    Yaml,
-}
