@@ -249,7 +249,7 @@ fn scan_etcd(plan: &Plan<'_>, sink: &mut dyn ReportSink) -> Result<Summary, Fail
         kube_version: Some((basis.versions.minor, basis.basis.clone())),
         encryption_config: plan.config_info.clone(),
         source_warnings: Vec::new(),
-        config_warnings: Vec::new(),
+        config_warnings: plan.config.map(EncryptionConfig::warnings).unwrap_or_default(),
     };
     if let Some(bar) = &plan.bar {
         // A count-only range costs etcd an index walk, no values.

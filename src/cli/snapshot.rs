@@ -75,7 +75,10 @@ pub(super) fn scan(
                 kube_version: Some((basis.versions.minor, basis.basis.clone())),
                 encryption_config: plan.config_info.clone(),
                 source_warnings: Vec::new(),
-                config_warnings: Vec::new(),
+                config_warnings: plan
+                    .config
+                    .map(atrest::config::EncryptionConfig::warnings)
+                    .unwrap_or_default(),
             })
         };
         let extras = Extras { history, server: plan.server.clone() };

@@ -11,7 +11,10 @@
 
 mod keys;
 mod raw;
+mod strict;
 mod validate;
+
+pub use strict::StrictError;
 
 #[cfg(test)]
 mod tests;
@@ -212,6 +215,15 @@ pub enum ConfigError {
         /// `kind` as found (empty when missing).
         kind: String,
     },
+    /// Strict decoding failed (kube-apiserver ≥ 1.31): unknown or repeated fields, each named by
+    /// its path.
+    #[error("{}strict decoding error: {}", at(.path), join_strict(.problems))]
+    Strict {
+        /// The file, when loaded from one.
+        path: Option<PathBuf>,
+        /// Every unknown or repeated field, in file order.
+        problems: Vec<strict::StrictError>,
+    },
     /// Validation failed; every problem is listed with its field path.
     #[error("{}{}", at(.path), join(.problems))]
     Invalid {
@@ -226,6 +238,10 @@ fn at(path: &Option<PathBuf>) -> String {
     path.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default()
 }
 
+fn join_strict(problems: &[strict::StrictError]) -> String {
+    problems.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
 fn join(problems: &[FieldError]) -> String {
     problems.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
 }
@@ -237,6 +253,7 @@ impl ConfigError {
             Self::Empty { path }
             | Self::Parse { path, .. }
             | Self::Kind { path, .. }
+            | Self::Strict { path, .. }
             | Self::Invalid { path, .. } => *path = Some(file.to_owned()),
         }
         self
@@ -266,31 +283,52 @@ impl EncryptionConfig {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, ConfigError> {
         let sha256_hex = hex::encode(Sha256::digest(bytes));
         let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        let yaml = || {
+        fn yaml<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ConfigError> {
             let mut options = serde_saphyr::Options::default();
             // Snippets would quote the source lines, secrets included.
             options.with_snippet = false;
-            serde_saphyr::from_slice_with_options::<raw::RawConfig>(bytes, options).map_err(|e| {
+            // Repeated keys reach the strict check, which names them by path (the library's
+            // own duplicate-key error speaks of its options, not of the config).
+            options.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::PassThrough;
+            serde_saphyr::from_slice_with_options::<T>(bytes, options).map_err(|e| {
                 ConfigError::Parse {
                     path: None,
                     format: "YAML",
                     message: e.without_snippet().to_string(),
                 }
             })
-        };
-        let raw = match first {
-            None => return Err(ConfigError::Empty { path: None }),
+        }
+        // The same document twice: as a tree for the strict check, then typed.
+        fn decode<T: serde::de::DeserializeOwned>(
+            bytes: &[u8],
+            json: bool,
+        ) -> Result<T, ConfigError> {
+            if !json {
+                return yaml(bytes);
+            }
             // JSON gets JSON's error messages; a YAML flow mapping (`{apiVersion: v1, ...}`) is
             // not JSON, so fall back to YAML before reporting the JSON error.
-            Some(b'{') => match serde_json::from_slice::<raw::RawConfig>(bytes) {
-                Ok(raw) => raw,
-                Err(json_err) => yaml().map_err(|_| ConfigError::Parse {
+            serde_json::from_slice::<T>(bytes).or_else(|json_err| {
+                yaml(bytes).map_err(|_| ConfigError::Parse {
                     path: None,
                     format: "JSON",
                     message: json_err.to_string(),
-                })?,
-            },
-            Some(_) => yaml()?,
+                })
+            })
+        }
+        let json = match first {
+            None => return Err(ConfigError::Empty { path: None }),
+            Some(b) => *b == b'{',
+        };
+        let tree: strict::Node = decode(bytes, json)?;
+        let strict_problems = strict::check(&tree);
+        let raw: raw::RawConfig = match decode(bytes, json) {
+            Ok(raw) => raw,
+            // A repeated field also fails the typed decode: the strict error says which.
+            Err(_) if !strict_problems.is_empty() => {
+                return Err(ConfigError::Strict { path: None, problems: strict_problems });
+            }
+            Err(e) => return Err(e),
         };
         let api_version = raw.api_version.clone().unwrap_or_default();
         let kind = raw.kind.clone().unwrap_or_default();
@@ -301,11 +339,36 @@ impl EncryptionConfig {
         if !known {
             return Err(ConfigError::Kind { path: None, api_version, kind });
         }
+        if !strict_problems.is_empty() {
+            return Err(ConfigError::Strict { path: None, problems: strict_problems });
+        }
         let rules = validate::build(raw)
             .map_err(|problems| ConfigError::Invalid { path: None, problems })?;
         let (groups, any) =
             index(&rules).map_err(|p| ConfigError::Invalid { path: None, problems: vec![p] })?;
         Ok(Self { rules, groups, any, sha256_hex })
+    }
+
+    /// What kube-apiserver would say of this config while still starting with it: KMS v1
+    /// providers need the `KMSv1` feature gate since 1.29 (deprecated in 1.28, off by default
+    /// since 1.29). atrest reads them anyway (old clusters, backups) and says so.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            for (j, p) in rule.providers.iter().enumerate() {
+                if let Provider::Kms(kms) = p
+                    && kms.api_version == KmsApiVersion::V1
+                {
+                    out.push(format!(
+                        "resources[{i}].providers[{j}]: KMS v1 provider {:?} is refused by \
+                         kube-apiserver 1.29 and later unless the KMSv1 feature gate is enabled \
+                         (deprecated; migrate to apiVersion: v2)",
+                        kms.name
+                    ));
+                }
+            }
+        }
+        out
     }
 
     /// Hex sha256 of the file bytes.

@@ -1,7 +1,8 @@
 //! The EncryptionConfiguration file as written (serde), before defaults and validation.
 //!
 //! Field names mirror kubernetes/apiserver `pkg/apis/apiserver/v1/types_encryption.go`.
-//! Unknown fields are ignored, like kube-apiserver's non-strict `UniversalDecoder`.
+//! Unknown and repeated fields are refused before this typed decode runs (`strict.rs`, like
+//! kube-apiserver's strict decoding since 1.31); here they would be ignored.
 
 use std::fmt;
 

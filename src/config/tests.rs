@@ -213,14 +213,97 @@ fn precedence_exact_then_group_then_everything() {
 }
 
 #[test]
-fn legacy_kind_and_unknown_fields_are_accepted() {
+fn legacy_kind_is_accepted_and_unknown_fields_are_refused_with_their_path() {
+    // kube-apiserver ≥ 1.31 decodes strictly (upstream testdata invalid-configs/invalid-typo.yaml:
+    // `strict decoding error: unknown field "resources[0].providers[3].kms.pandas"`).
     let yaml = format!(
         "apiVersion: v1\nkind: EncryptionConfig\nextra: 1\nresources:\n- resources: [secrets]\n  \
          comment: ignored\n  providers:\n  - aescbc:\n      keys:\n      - name: k\n        secret: {K32}\n        \
          future: field\n  - identity: {{}}\n"
     );
-    let cfg = parse(&yaml).unwrap();
+    let err = parse(&yaml).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strict decoding error: unknown field \"extra\", unknown field \"resources[0].comment\", \
+         unknown field \"resources[0].providers[0].aescbc.keys[0].future\""
+    );
+    let legacy = format!(
+        "apiVersion: v1\nkind: EncryptionConfig\nresources:\n- resources: [secrets]\n  providers:\n  \
+         - aescbc:\n      keys:\n      - name: k\n        secret: {K32}\n  - identity: {{}}\n"
+    );
+    let cfg = parse(&legacy).unwrap();
     assert_eq!(summary(cfg.providers_for("", "secrets")), ["aescbc[k]", "identity"]);
+}
+
+/// The typos a person makes, each refused with the field path (never the secret), in YAML and
+/// JSON alike — what upstream's invalid-configs teach.
+#[test]
+fn strict_decoding_names_typos_and_repeated_keys() {
+    let head =
+        "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n";
+    let cases: Vec<(String, &str)> = vec![
+        (
+            format!(
+                "{head}- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: k\n        secrets: {K32}\n"
+            ),
+            "unknown field \"resources[0].providers[0].aescbc.keys[0].secrets\"",
+        ),
+        (
+            format!(
+                "{head}- resources: [secrets]\n  providers:\n  - aescdc:\n      keys:\n      - name: k\n        secret: {K32}\n"
+            ),
+            "unknown field \"resources[0].providers[0].aescdc\"",
+        ),
+        (
+            format!(
+                "{head}- resources: [secrets]\n  providers:\n  - identity: {{}}\n  - kms:\n      name: p\n      endpoint: unix:///tmp/k.sock\n      apiVersion: v2\n      pandas: 1\n"
+            ),
+            "unknown field \"resources[0].providers[1].kms.pandas\"",
+        ),
+        (
+            format!(
+                "{head}- resources: [secrets]\n  providers:\n  - aescbc:\n      keys:\n      - name: k\n        secret: {K32}\n        secret: {K16}\n"
+            ),
+            "duplicate field \"resources[0].providers[0].aescbc.keys[0].secret\"",
+        ),
+        (
+            format!(
+                "{head}- resources: [secrets]\n  resources: [configmaps]\n  providers:\n  - identity: {{}}\n"
+            ),
+            "duplicate field \"resources[0].resources\"",
+        ),
+        (
+            format!(
+                "{{\"apiVersion\":\"apiserver.config.k8s.io/v1\",\"kind\":\"EncryptionConfiguration\",\"resources\":[{{\"resources\":[\"secrets\"],\"providers\":[{{\"aesgcm\":{{\"keys\":[{{\"name\":\"k\",\"secret\":\"{K16}\",\"secret\":\"{K32}\"}}]}}}}]}}]}}"
+            ),
+            "duplicate field \"resources[0].providers[0].aesgcm.keys[0].secret\"",
+        ),
+        (
+            format!("{head}- resources: [secrets]\n  providers:\n  - identity: {{typo: 1}}\n"),
+            "unknown field \"resources[0].providers[0].identity.typo\"",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse(&text).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, ConfigError::Strict { .. }), "{msg}");
+        assert!(msg.contains(want), "{msg}\nwanted {want}");
+        assert!(!msg.contains(K32) && !msg.contains(K16), "a secret in {msg}");
+        assert!(!msg.contains("DuplicateKeyPolicy") && !msg.contains("serde"), "{msg}");
+    }
+}
+
+#[test]
+fn kms_v1_is_read_with_a_warning() {
+    let yaml = "apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\nresources:\n\
+                - resources: [secrets]\n  providers:\n  - kms:\n      name: legacy\n      \
+                endpoint: unix:///tmp/k.sock\n  - kms:\n      apiVersion: v2\n      name: new\n      \
+                endpoint: unix:///tmp/k2.sock\n";
+    let cfg = parse(yaml).unwrap();
+    let warnings = cfg.warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].starts_with("resources[0].providers[0]: KMS v1 provider \"legacy\""));
+    assert!(warnings[0].contains("KMSv1 feature gate"), "{warnings:?}");
 }
 
 #[test]
