@@ -12,6 +12,10 @@ fn demo_config() -> String {
 }
 
 fn scan_with(config: &str) -> crate::harness::cli::Run {
+    scan_as(config, "json")
+}
+
+fn scan_as(config: &str, format: &str) -> crate::harness::cli::Run {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("enc.yaml");
     std::fs::write(&path, config).unwrap();
@@ -92,22 +96,6 @@ fn kms_v1_is_read_and_flagged_in_the_report() {
     );
     assert_eq!(doc["summary"]["keys"], 20, "the report is complete");
     // And in the table header.
-    let table = atrest_table(&config);
+    let table = scan_as(&config, "table").stdout;
     assert!(table.contains("Warning:    resources[0].providers[1]: KMS v1"), "{table}");
-}
-
-fn atrest_table(config: &str) -> String {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("enc.yaml");
-    std::fs::write(&path, config).unwrap();
-    atrest([
-        "scan",
-        "--snapshot",
-        DEMO_DB,
-        "--encryption-config",
-        path.to_str().unwrap(),
-        "-o",
-        "table",
-    ])
-    .stdout
 }
