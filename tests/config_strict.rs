@@ -26,7 +26,7 @@ fn scan_as(config: &str, format: &str) -> crate::harness::cli::Run {
         "--encryption-config",
         path.to_str().unwrap(),
         "-o",
-        "json",
+        format,
     ])
 }
 
