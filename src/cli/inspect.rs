@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 
 use super::progress::Ui;
 use super::scan::scan_failure;
+use super::snapshot::Trailer;
 use super::{SourceArgs, has_kms, live_options};
 use crate::exit::{Exit, Failure};
 use atrest::config::EncryptionConfig;
@@ -21,7 +22,6 @@ use atrest::keyspace::normalize_prefix;
 use atrest::scan::{KNOWN_PREFIXES, ScanError, collect};
 use atrest::source::RawKv;
 use atrest::source::live::LiveSource;
-use atrest::source::snapshot::Snapshot;
 use atrest::verdict::{Filter, Judge, Status};
 
 /// `atrest inspect`.
@@ -112,27 +112,41 @@ pub fn run_inspect(args: InspectArgs, ui: Ui) -> Result<Exit, Failure> {
     let mut out = BufWriter::new(io::stdout().lock());
     let written = |r: io::Result<()>| r.context("writing the output").map_err(Failure::source);
     if let Some(path) = &args.source.snapshot {
-        let snap = Snapshot::open_unverified(path).map_err(|e| source_err(e.into()))?;
-        let index = snap.index(prefix.as_bytes(), args.rev).map_err(|e| source_err(e.into()))?;
-        let read = |sub: &[u8]| {
-            collect(|tx| snap.send(&index, sub, tx).map_err(|e| ScanError::Source(e.into())))
-                .map_err(scan_failure)
-        };
-        let basis = super::versions::plan(
-            &judge_for(None),
-            &prefix,
-            args.kube_version.as_deref(),
-            &mut |p, tx| snap.send(&index, &p, tx).map_err(|e| ScanError::Source(e.into())),
-        )
-        .map_err(scan_failure)?;
-        let judge = judge_for(Some(&basis.versions));
-        let revision = snap.checked_revision(args.rev).map_err(|e| source_err(e.into()))?;
-        let kvs = read(&key)?;
-        if args.list {
-            return written(list(&mut out, &judge, &kvs)).map(|()| Exit::Ok);
-        }
-        let found = kvs.into_iter().find(|kv| kv.key == key);
-        return show(&args, &judge, found, revision, None, &mut out);
+        let check = super::hash_check(&args.source);
+        let snap = super::snapshot::open(path, check)?;
+        return std::thread::scope(|scope| {
+            let trailer = Trailer::spawn(scope, &snap, path, check, ui.quiet);
+            let shown = (|| {
+                let index =
+                    snap.index(prefix.as_bytes(), args.rev).map_err(|e| source_err(e.into()))?;
+                let read = |sub: &[u8]| {
+                    collect(|tx| {
+                        snap.send(&index, sub, tx).map_err(|e| ScanError::Source(e.into()))
+                    })
+                    .map_err(scan_failure)
+                };
+                let basis = super::versions::plan(
+                    &judge_for(None),
+                    &prefix,
+                    args.kube_version.as_deref(),
+                    &mut |p, tx| snap.send(&index, &p, tx).map_err(|e| ScanError::Source(e.into())),
+                )
+                .map_err(scan_failure)?;
+                let judge = Judge { versions: Some(&basis.versions), ..judge_for(None) };
+                let revision = snap.checked_revision(args.rev).map_err(|e| source_err(e.into()))?;
+                let kvs = read(&key)?;
+                // Nothing is shown from a file that fails its hash check (unless skipped).
+                if let Some(Err(e)) = trailer.wait() {
+                    return Err(source_err(e.into()));
+                }
+                if args.list {
+                    return written(list(&mut out, &judge, &kvs)).map(|()| Exit::Ok);
+                }
+                let found = kvs.into_iter().find(|kv| kv.key == key);
+                show(&args, &judge, found, revision, None, &mut out)
+            })();
+            trailer.settle(shown)
+        });
     }
     let opts = live_options(&args.source)?;
     let mut source = rt.block_on(LiveSource::connect(opts)).map_err(|e| source_err(e.into()))?;

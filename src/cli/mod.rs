@@ -67,6 +67,12 @@ fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, crate::exit::Failu
         .map_err(crate::exit::Failure::source)
 }
 
+/// `--skip-hash-check` as the snapshot reader's option.
+fn hash_check(source: &SourceArgs) -> atrest::source::snapshot::HashCheck {
+    use atrest::source::snapshot::HashCheck;
+    if source.skip_hash_check { HashCheck::Skip } else { HashCheck::Enforce }
+}
+
 fn has_kms(config: &atrest::config::EncryptionConfig) -> bool {
     use atrest::config::Provider;
     config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
@@ -133,6 +139,10 @@ pub struct SourceArgs {
     /// etcd. Opened read-only.
     #[arg(long, value_name = "FILE")]
     pub snapshot: Option<PathBuf>,
+    /// Read a --snapshot whose sha256 trailer does not match (a damaged or altered file),
+    /// with a warning, instead of refusing it with exit 3 (as `etcdutl snapshot restore`).
+    #[arg(long, requires = "snapshot")]
+    pub skip_hash_check: bool,
     /// Timeout for connecting to etcd (e.g. 2s, 500ms).
     #[arg(long, env = "ETCDCTL_DIAL_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
     pub dial_timeout: Duration,

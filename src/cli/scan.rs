@@ -178,6 +178,7 @@ pub(super) fn scan_into(
         server,
         bar,
         then,
+        ui,
     };
     let result = match &args.source.snapshot {
         Some(path) => super::snapshot::scan(&plan, path, &mut progress),
@@ -205,6 +206,8 @@ pub(super) struct Plan<'a> {
     pub bar: Option<indicatif::ProgressBar>,
     /// Work after a live scan.
     pub then: Option<Then<'a>>,
+    /// `-q`: no warnings on stderr.
+    pub ui: Ui,
 }
 
 impl Plan<'_> {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::page::{self, MetaCheck, PageHeader};
 use super::revision::{self, RevKey};
-use super::{Integrity, RevisionEntry, Snapshot, SnapshotError, parse_page};
+use super::{HashCheck, Integrity, RevisionEntry, Sha256Hash, Snapshot, SnapshotError, parse_page};
 use crate::source::{Page, RawKv, ScanStats};
 
 const PS: usize = 1024;
@@ -620,7 +620,24 @@ fn trailer_integrity() {
     assert_eq!(keys(&scan_all(&snap, None).unwrap().0).len(), 3);
     let last = file.len() - 1;
     file[last] ^= 1;
-    assert_eq!(open_bytes(&file).unwrap().info().integrity, Integrity::Mismatch);
+    let expected = Sha256Hash(file[db.len()..].try_into().unwrap());
+    let actual = Sha256Hash(Sha256::digest(&db).into());
+    let err = open_bytes(&file).unwrap_err();
+    assert!(
+        matches!(&err, SnapshotError::HashMismatch { expected: e, actual: a, .. } if *e == expected && *a == actual),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    assert!(msg.contains(&expected.to_string()) && msg.contains(&actual.to_string()), "{msg}");
+    assert!(msg.contains("/db"), "names the file: {msg}");
+    let dir = tempfile::tempdir().unwrap();
+    let skipped = Snapshot::open_with(&write(dir.path(), "db", &file), HashCheck::Skip).unwrap();
+    assert_eq!(skipped.info().integrity, Integrity::Mismatch { expected, actual });
+    assert!(skipped.info().integrity.warning().unwrap().contains(&actual.to_string()));
+    assert_eq!(keys(&scan_all(&skipped, None).unwrap().0).len(), 3);
+    assert!(
+        open_bytes(&db).unwrap().info().integrity.warning().unwrap().contains("cannot be verified")
+    );
     assert_eq!(open_bytes(&db).unwrap().info().integrity.as_str(), "absent (member db)");
 }
 
