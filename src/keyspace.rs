@@ -193,7 +193,11 @@ pub fn classify(key: &[u8], prefix: &[u8]) -> KeyInfo {
         };
     };
 
-    let mut not_an_object = None;
+    // Object names are DNS labels or paths of them: kube-apiserver never writes a key that is
+    // not UTF-8, so whatever lives there is no API object.
+    let mut not_an_object = std::str::from_utf8(key)
+        .is_err()
+        .then_some("the key is not UTF-8, so kube-apiserver cannot have written it");
     let group_in_key = first.contains(&b'.');
     let (group, resource, tail): (Cow<'_, str>, Cow<'_, str>, &[&[u8]]) = if group_in_key {
         // CRs, CRDs, APIServices: <group>/<plural>/...

@@ -324,7 +324,9 @@ fn bad_snapshot_files_are_refused_with_clear_errors() {
     let open = |name: &str, content: &[u8]| {
         let p = dir.path().join(name);
         std::fs::write(&p, content).unwrap();
-        Snapshot::open(&p).unwrap_err()
+        // The layout errors themselves: with the hash checked, a damaged file with a trailer is
+        // a HashMismatch that carries them (below).
+        Snapshot::open_with(&p, HashCheck::Skip).unwrap_err()
     };
 
     let err = open("empty", b"");
@@ -387,9 +389,18 @@ fn bad_snapshot_files_are_refused_with_clear_errors() {
     assert_eq!(
         err.to_string(),
         format!(
-            "snapshot page {root} is corrupt: a bucket header points past the end of the file (page 99999 of {pages})"
+            "snapshot page {root} (file offset {}) is corrupt: a bucket header points past the end of the file (page 99999 of {pages})",
+            root * 4096
         )
     );
+
+    // Checked, the pointer damage comes second to the hash mismatch, and is kept as its source.
+    let p = dir.path().join("pointer");
+    let err = Snapshot::open(&p).unwrap_err();
+    let also = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(matches!(err, SnapshotError::HashMismatch { .. }), "{err}");
+    assert!(err.to_string().contains(&p.display().to_string()), "{err}");
+    assert!(also.is_some_and(|a| a.contains("points past the end of the file")));
 
     let err = Snapshot::open(dir.path()).unwrap_err();
     assert!(

@@ -93,12 +93,14 @@ const SKIP_HINT: &str =
     "refusing a snapshot that fails its hash check (--skip-hash-check reads it anyway)";
 
 fn is_mismatch(e: &anyhow::Error) -> bool {
+    let source =
+        |e: &SourceError| matches!(e, SourceError::Snapshot(SnapshotError::HashMismatch { .. }));
     e.chain().any(|c| {
         c.downcast_ref::<SnapshotError>()
             .is_some_and(|e| matches!(e, SnapshotError::HashMismatch { .. }))
-            || c.downcast_ref::<SourceError>().is_some_and(|e| {
-                matches!(e, SourceError::Snapshot(SnapshotError::HashMismatch { .. }))
-            })
+            || c.downcast_ref::<SourceError>().is_some_and(source)
+            || c.downcast_ref::<ScanError>()
+                .is_some_and(|e| matches!(e, ScanError::Source(s) if source(s)))
     })
 }
 

@@ -463,6 +463,10 @@ pub fn wire_record<'a>(rec: &'a Record, key: &'a str) -> wire::Record<'a> {
     let enc = rec.encryption.as_ref();
     wire::Record {
         key,
+        key_base64: std::str::from_utf8(&rec.key).is_err().then(|| {
+            use base64::Engine as _;
+            base64::engine::general_purpose::STANDARD.encode(&rec.key)
+        }),
         mod_revision: rec.mod_revision,
         create_revision: rec.create_revision,
         version: rec.version,

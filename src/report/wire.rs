@@ -83,6 +83,10 @@ pub struct Encryption<'a> {
 pub struct Record<'a> {
     /// The etcd key (lossy UTF-8).
     pub key: &'a str,
+    /// The exact key bytes, base64 (standard), only when the key is not UTF-8: two such keys
+    /// can share one lossy `key`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub key_base64: Option<String>,
     /// etcd mod_revision.
     pub mod_revision: i64,
     /// etcd create_revision.

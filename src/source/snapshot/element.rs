@@ -6,7 +6,7 @@
 
 use super::SnapshotError;
 use super::file::{BucketRoot, Loc, Pager, node_len};
-use super::page::{ELEMENT_SIZE, LEAF_PAGE, LeafElem, Node, PAGE_HEADER_SIZE, PageHeader};
+use super::page::{At, ELEMENT_SIZE, LEAF_PAGE, LeafElem, Node, PAGE_HEADER_SIZE, PageHeader};
 
 /// Reads single leaf elements again by location. Values are read one at a time in user-key order,
 /// so neighbours rarely share a node; a node with overflow spans several pages, so instead of the
@@ -38,15 +38,17 @@ impl<'p> ElementReader<'p> {
     pub fn with<T>(
         &mut self,
         loc: Loc,
-        f: impl FnOnce(u64, LeafElem<'_>) -> Result<T, SnapshotError>,
+        f: impl FnOnce(At, LeafElem<'_>) -> Result<T, SnapshotError>,
     ) -> Result<T, SnapshotError> {
         let pgid = loc.pgid;
         if pgid == 0 {
-            let node = Node::parse(self.inline.unwrap_or_default(), self.inline_from)?;
-            return f(self.inline_from, node.leaf(loc.idx)?);
+            let at = self.pager.at(self.inline_from);
+            let node = Node::parse(self.inline.unwrap_or_default(), at)?;
+            return f(at, node.leaf(loc.idx)?);
         }
         let pager = self.pager;
-        let corrupt = |what| SnapshotError::Corrupt { page: pgid, what };
+        let at = pager.at(pgid);
+        let corrupt = |what| SnapshotError::Corrupt { at, what };
         if pgid < 2 {
             return Err(corrupt("a tree pointer leads to a meta page"));
         }
@@ -126,6 +128,6 @@ impl<'p> ElementReader<'p> {
             (self.span.get(..klen), self.span.get(klen..))
         };
         let (Some(key), Some(value)) = (key, value) else { return Err(corrupt(PAST)) };
-        f(pgid, LeafElem { flags, key, value })
+        f(at, LeafElem { flags, key, value })
     }
 }

@@ -14,7 +14,7 @@ use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 
 use super::SnapshotError;
-use super::page::{InBucket, Kind, LeafElem, Node, PAGE_HEADER_SIZE, PageHeader};
+use super::page::{At, InBucket, Kind, LeafElem, Node, PAGE_HEADER_SIZE, PageHeader};
 
 /// Deepest tree (branch levels plus nested buckets) we follow; bbolt trees are ~log(n) deep.
 pub const MAX_DEPTH: usize = 64;
@@ -44,8 +44,9 @@ pub enum BucketRoot {
 
 impl BucketRoot {
     /// The root described by a bucket-flagged leaf value found on page `from`.
-    pub fn from_value(value: &[u8], from: u64) -> Result<Self, SnapshotError> {
-        let b = InBucket::parse(value, from)?;
+    pub fn from_value(value: &[u8], at: At) -> Result<Self, SnapshotError> {
+        let b = InBucket::parse(value, at)?;
+        let from = at.page;
         Ok(if b.root == 0 {
             Self::Inline { from, bytes: b.inline.to_vec() }
         } else {
@@ -119,6 +120,11 @@ pub struct Pager {
 }
 
 impl Pager {
+    /// Page `page` and its offset, for errors.
+    pub fn at(&self, page: u64) -> At {
+        At::new(page, self.page_size)
+    }
+
     /// `pread` of exactly `buf.len()` bytes at `offset`.
     pub fn read_at(&self, buf: &mut [u8], offset: u64) -> Result<(), SnapshotError> {
         self.file.read_exact_at(buf, offset).map_err(|source| SnapshotError::Read {
@@ -129,7 +135,7 @@ impl Pager {
     }
 
     pub fn out_of_range(&self, from: u64, what: &'static str, target: u64) -> SnapshotError {
-        SnapshotError::PageOutOfRange { page: from, what, target, count: self.pgid_end }
+        SnapshotError::PageOutOfRange { at: self.at(from), what, target, count: self.pgid_end }
     }
 
     /// Reads the node at `pgid` (its page and overflow pages) into `buf`, after checking that it
@@ -145,7 +151,7 @@ impl Pager {
     ) -> Result<PageHeader, SnapshotError> {
         if pgid < 2 {
             return Err(SnapshotError::Corrupt {
-                page: from,
+                at: self.at(from),
                 what: "a tree pointer leads to a meta page",
             });
         }
@@ -159,11 +165,13 @@ impl Pager {
         buf.clear();
         buf.resize(ps, 0);
         self.read_at(buf, offset)?;
-        let header = PageHeader::parse(buf)
-            .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page header is cut short" })?;
+        let header = PageHeader::parse(buf).ok_or(SnapshotError::Corrupt {
+            at: self.at(pgid),
+            what: "the page header is cut short",
+        })?;
         if header.id != pgid {
             return Err(SnapshotError::Corrupt {
-                page: pgid,
+                at: self.at(pgid),
                 what: "the page header names another page",
             });
         }
@@ -171,14 +179,14 @@ impl Pager {
             let last = pgid.checked_add(u64::from(header.overflow));
             if last.is_none_or(|l| l >= self.pgid_end) {
                 return Err(SnapshotError::Corrupt {
-                    page: pgid,
+                    at: self.at(pgid),
                     what: "the page's overflow runs past the end of the database",
                 });
             }
             let total = node_len(&header, self.page_size)
                 .and_then(|n| usize::try_from(n).ok())
                 .ok_or(SnapshotError::Corrupt {
-                    page: pgid,
+                    at: self.at(pgid),
                     what: "the node is larger than 256 MiB (a damaged overflow count)",
                 })?;
             buf.resize(total, 0);
@@ -194,18 +202,21 @@ impl Pager {
     /// Reads just the page header at `pgid` (for the freelist page's overflow).
     pub fn read_header(&self, pgid: u64) -> Result<PageHeader, SnapshotError> {
         let mut b = [0u8; PAGE_HEADER_SIZE];
-        let offset = pgid
-            .checked_mul(self.page_size)
-            .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page id is out of range" })?;
+        let offset = pgid.checked_mul(self.page_size).ok_or(SnapshotError::Corrupt {
+            at: self.at(pgid),
+            what: "the page id is out of range",
+        })?;
         self.read_at(&mut b, offset)?;
-        PageHeader::parse(&b)
-            .ok_or(SnapshotError::Corrupt { page: pgid, what: "the page header is cut short" })
+        PageHeader::parse(&b).ok_or(SnapshotError::Corrupt {
+            at: self.at(pgid),
+            what: "the page header is cut short",
+        })
     }
 }
 
 /// What a leaf visitor sees: where the element is, and the element.
 pub type LeafVisitor<'f> =
-    dyn FnMut(Loc, u64, LeafElem<'_>) -> Result<ControlFlow<()>, SnapshotError> + 'f;
+    dyn FnMut(Loc, At, LeafElem<'_>) -> Result<ControlFlow<()>, SnapshotError> + 'f;
 
 /// A walk over one or more trees: the reached-page guard and per-depth buffers.
 pub struct Walk<'p> {
@@ -235,15 +246,16 @@ impl<'p> Walk<'p> {
         let _stopped_early = match root {
             BucketRoot::Page { pgid, from } => self.node(*pgid, *from, "a bucket header", 0, f)?,
             BucketRoot::Inline { from, bytes } => {
-                let node = Node::parse(bytes, *from)?;
+                let at = self.pager.at(*from);
+                let node = Node::parse(bytes, at)?;
                 if node.kind != Kind::Leaf {
                     return Err(SnapshotError::Corrupt {
-                        page: *from,
+                        at: self.pager.at(*from),
                         what: "an inline bucket is not a leaf",
                     });
                 }
                 node.for_each(
-                    |idx, e| f(Loc { pgid: 0, idx }, *from, e),
+                    |idx, e| f(Loc { pgid: 0, idx }, at, e),
                     |_, _| Ok(ControlFlow::Continue(())),
                 )?
             }
@@ -261,7 +273,7 @@ impl<'p> Walk<'p> {
     ) -> Result<ControlFlow<()>, SnapshotError> {
         if depth >= MAX_DEPTH {
             return Err(SnapshotError::Corrupt {
-                page: from,
+                at: self.pager.at(from),
                 what: "the tree is nested deeper than 64 levels",
             });
         }
@@ -275,16 +287,17 @@ impl<'p> Walk<'p> {
             let id = pgid.saturating_add(p);
             if !self.seen.insert(id) {
                 return Err(SnapshotError::Corrupt {
-                    page: from,
+                    at: self.pager.at(from),
                     what: "a tree pointer leads to a page reached before (a cycle or a shared page)",
                 });
             }
         }
-        let node = Node::parse(&buf, pgid)?;
+        let at = self.pager.at(pgid);
+        let node = Node::parse(&buf, at)?;
         let next = depth.saturating_add(1);
         let flow = match node.kind {
             Kind::Leaf => node.for_each(
-                |idx, e| f(Loc { pgid, idx }, pgid, e),
+                |idx, e| f(Loc { pgid, idx }, at, e),
                 |_, _| Ok(ControlFlow::Continue(())),
             )?,
             Kind::Branch => node.for_each(
@@ -303,16 +316,16 @@ impl<'p> Walk<'p> {
     pub fn mark_all(&mut self, root: &BucketRoot, depth: usize) -> Result<(), SnapshotError> {
         if depth >= MAX_DEPTH {
             return Err(SnapshotError::Corrupt {
-                page: match root {
+                at: self.pager.at(match root {
                     BucketRoot::Page { from, .. } | BucketRoot::Inline { from, .. } => *from,
-                },
+                }),
                 what: "buckets are nested deeper than 64 levels",
             });
         }
         let mut nested: Vec<BucketRoot> = Vec::new();
-        let mut collect = |_: Loc, page: u64, e: LeafElem<'_>| {
+        let mut collect = |_: Loc, at: At, e: LeafElem<'_>| {
             if e.is_bucket() {
-                nested.push(BucketRoot::from_value(e.value, page)?);
+                nested.push(BucketRoot::from_value(e.value, at)?);
             }
             Ok(ControlFlow::Continue(()))
         };
@@ -329,36 +342,40 @@ impl<'p> Walk<'p> {
     pub fn last<T>(
         &mut self,
         root: &BucketRoot,
-        f: impl FnOnce(u64, LeafElem<'_>) -> Result<T, SnapshotError>,
+        f: impl FnOnce(At, LeafElem<'_>) -> Result<T, SnapshotError>,
     ) -> Result<Option<T>, SnapshotError> {
         let (mut pgid, mut from, mut what) = match root {
             BucketRoot::Inline { from, bytes } => {
-                let node = Node::parse(bytes, *from)?;
+                let at = self.pager.at(*from);
+                let node = Node::parse(bytes, at)?;
                 let Some(i) = node.count().checked_sub(1) else { return Ok(None) };
-                return f(*from, node.leaf(i)?).map(Some);
+                return f(at, node.leaf(i)?).map(Some);
             }
             BucketRoot::Page { pgid, from } => (*pgid, *from, "a bucket header"),
         };
         let mut buf = Vec::new();
         for depth in 0..MAX_DEPTH {
             self.pager.read_node(pgid, from, what, &mut buf)?;
-            let node = Node::parse(&buf, pgid)?;
+            let node = Node::parse(&buf, self.pager.at(pgid))?;
             let Some(i) = node.count().checked_sub(1) else {
                 if depth == 0 {
                     return Ok(None);
                 }
                 return Err(SnapshotError::Corrupt {
-                    page: pgid,
+                    at: self.pager.at(pgid),
                     what: "a leaf page below a branch is empty",
                 });
             };
             match node.kind {
-                Kind::Leaf => return f(pgid, node.leaf(i)?).map(Some),
+                Kind::Leaf => return f(self.pager.at(pgid), node.leaf(i)?).map(Some),
                 Kind::Branch => {
                     (from, pgid, what) = (pgid, node.branch(i)?.pgid, "a branch element")
                 }
             }
         }
-        Err(SnapshotError::Corrupt { page: from, what: "the tree is nested deeper than 64 levels" })
+        Err(SnapshotError::Corrupt {
+            at: self.pager.at(from),
+            what: "the tree is nested deeper than 64 levels",
+        })
     }
 }

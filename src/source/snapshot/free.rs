@@ -20,7 +20,7 @@ use std::ops::{ControlFlow, Range};
 use sha2::{Digest, Sha256};
 
 use super::file::{BucketRoot, Walk};
-use super::page::{InBucket, Kind, LEAF_PAGE, Node, PGID_NO_FREELIST, PageHeader};
+use super::page::{At, InBucket, Kind, LEAF_PAGE, Node, PGID_NO_FREELIST, PageHeader};
 use super::revision::{decode_key_value, parse_revision_key};
 use super::{Snapshot, SnapshotError};
 
@@ -90,11 +90,11 @@ fn revision_spans(
     for i in 0..node.count() {
         let Ok(e) = node.leaf(i) else { continue };
         if e.is_bucket() {
-            let Ok(b) = InBucket::parse(e.value, node.page) else { continue };
+            let Ok(b) = InBucket::parse(e.value, node.at) else { continue };
             if b.root != 0 || depth >= MAX_INLINE_DEPTH {
                 continue;
             }
-            let Ok(inline) = Node::parse(b.inline, node.page) else { continue };
+            let Ok(inline) = Node::parse(b.inline, node.at) else { continue };
             if inline.kind == Kind::Leaf {
                 revision_spans(&inline, bytes, depth.saturating_add(1), out);
             }
@@ -112,8 +112,8 @@ fn revision_spans(
 impl Pending {
     /// Classifies one free node (`bytes` = its pages). Returns false if it is not a leaf whose
     /// elements all parse, so that the caller searches it as raw bytes.
-    fn add_leaf(&mut self, bytes: &[u8], pgid: u64, pages: u64, needles: &[&[u8]]) -> bool {
-        let Ok(node) = Node::parse(bytes, pgid) else { return false };
+    fn add_leaf(&mut self, bytes: &[u8], at: At, pages: u64, needles: &[&[u8]]) -> bool {
+        let Ok(node) = Node::parse(bytes, at) else { return false };
         if node.kind != Kind::Leaf || (0..node.count()).any(|i| node.leaf(i).is_err()) {
             return false;
         }
@@ -195,7 +195,7 @@ impl Snapshot {
                 .and_then(|n| n.checked_add(tail));
             let Some(len) = len else {
                 return Err(SnapshotError::Corrupt {
-                    page: pgid,
+                    at: self.pager.at(pgid),
                     what: "a run of free pages is too long",
                 });
             };
@@ -225,7 +225,9 @@ impl Snapshot {
                     .and_then(|n| n.checked_mul(ps))
                     .and_then(|n| buf.get(start..start.saturating_add(n)));
                 match (node_pages, node_bytes) {
-                    (Some(n), Some(bytes)) if pending.add_leaf(bytes, this, n, &needles) => {
+                    (Some(n), Some(bytes))
+                        if pending.add_leaf(bytes, self.pager.at(this), n, &needles) =>
+                    {
                         i = i.saturating_add(n);
                     }
                     _ => {

@@ -19,7 +19,8 @@ use tokio::sync::mpsc;
 
 use super::element::ElementReader;
 use super::file::{Loc, Walk};
-use super::revision::{decode_key_value, decode_user_key, parse_revision_key};
+use super::page::At;
+use super::revision::{decode_head, decode_key_value, mod_revision_matches, parse_revision_key};
 use super::{RevisionEntry, Snapshot, SnapshotError};
 use crate::source::{Page, RawKv, ScanStats};
 
@@ -30,6 +31,8 @@ const PAGE_BYTES: usize = 4 << 20;
 /// Pass 1 collapses to the newest entry per key when it holds this many more entries than after
 /// the last collapse.
 const COMPACT_EVERY: usize = 1 << 20;
+
+const MOD_REVISION: &str = "a revision's mod_revision is not the main revision of its key";
 
 const NOT_A_REVISION: &str =
     "a key bucket entry is not a revision (8 bytes, '_', 8 bytes, optional mark)";
@@ -90,12 +93,10 @@ impl Latest {
         key: &[u8],
         loc: Loc,
         tombstone: bool,
-        page: u64,
+        at: At,
     ) -> Result<(), SnapshotError> {
-        let len = u32::try_from(key.len()).map_err(|_| SnapshotError::KeyValue {
-            page,
-            what: "a user key is longer than 4 GiB",
-        })?;
+        let len = u32::try_from(key.len())
+            .map_err(|_| SnapshotError::KeyValue { at, what: "a user key is longer than 4 GiB" })?;
         let entry = Entry {
             off: self.arena.len(),
             len,
@@ -138,8 +139,8 @@ impl Latest {
     }
 }
 
-fn bad(page: u64, what: &'static str) -> SnapshotError {
-    SnapshotError::KeyValue { page, what }
+fn bad(at: At, what: &'static str) -> SnapshotError {
+    SnapshotError::KeyValue { at, what }
 }
 
 /// Checks that revisions arrive strictly increasing (bbolt keeps keys sorted; the resolution
@@ -148,11 +149,11 @@ fn check_order(
     prev: &mut Option<(u64, u64)>,
     main: i64,
     sub: i64,
-    page: u64,
+    at: At,
 ) -> Result<(), SnapshotError> {
     let cur = (main as u64, sub as u64);
     if prev.is_some_and(|p| p >= cur) {
-        return Err(SnapshotError::Corrupt { page, what: "revision keys are out of order" });
+        return Err(SnapshotError::Corrupt { at, what: "revision keys are out of order" });
     }
     *prev = Some(cur);
     Ok(())
@@ -202,11 +203,11 @@ impl Snapshot {
         let entries = latest.entries.get(start..).unwrap_or_default();
         for entry in entries.iter().take_while(|e| latest.key(e).starts_with(sub_prefix)) {
             let want = latest.key(entry);
-            let kv = reader.with(Loc { pgid: entry.pgid, idx: entry.idx }, |page, e| {
-                let kv = decode_key_value(e.value).map_err(|what| bad(page, what))?;
+            let kv = reader.with(Loc { pgid: entry.pgid, idx: entry.idx }, |at, e| {
+                let kv = decode_key_value(e.value).map_err(|what| bad(at, what))?;
                 if kv.key != want {
                     return Err(SnapshotError::Corrupt {
-                        page,
+                        at,
                         what: "the page changed while it was being read",
                     });
                 }
@@ -249,18 +250,23 @@ impl Snapshot {
     fn latest(&self, prefix: &[u8], rev: i64) -> Result<Latest, SnapshotError> {
         let mut latest = Latest::default();
         let mut prev = None;
-        Walk::new(&self.pager).leaves(&self.key_bucket, &mut |loc, page, e| {
+        Walk::new(&self.pager).leaves(&self.key_bucket, &mut |loc, at, e| {
             if e.is_bucket() {
-                return Err(bad(page, "the key bucket holds a nested bucket"));
+                return Err(bad(at, "the key bucket holds a nested bucket"));
             }
-            let r = parse_revision_key(e.key).ok_or(bad(page, NOT_A_REVISION))?;
-            check_order(&mut prev, r.main, r.sub, page)?;
+            let r = parse_revision_key(e.key).ok_or(bad(at, NOT_A_REVISION))?;
+            check_order(&mut prev, r.main, r.sub, at)?;
             if r.main > rev {
-                return Ok(ControlFlow::Break(()));
+                // Not a stop: the rest of the bucket must still be in order, or a damaged
+                // revision key in the middle would silently cut the scan short.
+                return Ok(ControlFlow::Continue(()));
             }
-            let key = decode_user_key(e.value).map_err(|what| bad(page, what))?;
+            let (key, mod_revision) = decode_head(e.value).map_err(|what| bad(at, what))?;
+            if !mod_revision_matches(&r, mod_revision) {
+                return Err(bad(at, MOD_REVISION));
+            }
             if key.starts_with(prefix) {
-                latest.push(key, loc, r.tombstone, page)?;
+                latest.push(key, loc, r.tombstone, at)?;
             }
             Ok(ControlFlow::Continue(()))
         })?;
@@ -275,13 +281,16 @@ impl Snapshot {
         f: &mut dyn FnMut(RevisionEntry) -> ControlFlow<()>,
     ) -> Result<(), SnapshotError> {
         let mut prev = None;
-        Walk::new(&self.pager).leaves(&self.key_bucket, &mut |_, page, e| {
+        Walk::new(&self.pager).leaves(&self.key_bucket, &mut |_, at, e| {
             if e.is_bucket() {
-                return Err(bad(page, "the key bucket holds a nested bucket"));
+                return Err(bad(at, "the key bucket holds a nested bucket"));
             }
-            let r = parse_revision_key(e.key).ok_or(bad(page, NOT_A_REVISION))?;
-            check_order(&mut prev, r.main, r.sub, page)?;
-            let kv = decode_key_value(e.value).map_err(|what| bad(page, what))?;
+            let r = parse_revision_key(e.key).ok_or(bad(at, NOT_A_REVISION))?;
+            check_order(&mut prev, r.main, r.sub, at)?;
+            let kv = decode_key_value(e.value).map_err(|what| bad(at, what))?;
+            if !mod_revision_matches(&r, kv.mod_revision) {
+                return Err(bad(at, MOD_REVISION));
+            }
             Ok(f(RevisionEntry { main: r.main, sub: r.sub, tombstone: r.tombstone, kv }))
         })?;
         Ok(())

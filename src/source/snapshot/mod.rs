@@ -43,7 +43,7 @@ use self::revision::{
 use crate::source::RawKv;
 
 pub use self::latest::KeyIndex;
-pub use self::page::parse_page;
+pub use self::page::{At, parse_page};
 
 /// Length of the sha256 trailer `etcdctl snapshot save` appends.
 const TRAILER_LEN: u64 = 32;
@@ -80,20 +80,21 @@ pub enum SnapshotError {
     #[error("not an etcd backend: the bbolt file has no `key` bucket")]
     NotEtcd,
     /// A page breaks bbolt's layout.
-    #[error("snapshot page {page} is corrupt: {what}")]
+    #[error("snapshot page {at} is corrupt: {what}")]
     Corrupt {
-        /// The page where the problem was found (the page holding a bad pointer).
-        page: u64,
+        /// The page where the problem was found (the page holding a bad pointer), and its
+        /// offset in the file.
+        at: At,
         /// What is wrong.
         what: &'static str,
     },
     /// A pointer leads past the database's last page.
     #[error(
-        "snapshot page {page} is corrupt: {what} points past the end of the file (page {target} of {count})"
+        "snapshot page {at} is corrupt: {what} points past the end of the file (page {target} of {count})"
     )]
     PageOutOfRange {
-        /// The page holding the pointer (0 or 1 for a meta page).
-        page: u64,
+        /// The page holding the pointer (0 or 1 for a meta page), and its offset.
+        at: At,
         /// Which pointer.
         what: &'static str,
         /// Where it points.
@@ -110,10 +111,10 @@ pub enum SnapshotError {
         need: u64,
     },
     /// An entry of the `key` or `meta` bucket is not what etcd writes.
-    #[error("snapshot page {page} holds a bad etcd record: {what}")]
+    #[error("snapshot page {at} holds a bad etcd record: {what}")]
     KeyValue {
-        /// The page holding the record.
-        page: u64,
+        /// The page holding the record, and its offset.
+        at: At,
         /// What is wrong.
         what: &'static str,
     },
@@ -356,7 +357,7 @@ fn choose_meta(file: &File, path: &Path, len: u64) -> Result<(Meta, u64, u32), S
         || !(MIN_PAGE_SIZE..=MAX_PAGE_SIZE).contains(&meta.page_size)
     {
         return Err(SnapshotError::Corrupt {
-            page,
+            at: At::new(page, u64::from(meta.page_size)),
             what: "the page size is not a power of two between 1 KiB and 16 MiB",
         });
     }
@@ -499,13 +500,13 @@ impl Snapshot {
         }
         if meta.pgid < 3 || meta.root < 2 {
             return Err(SnapshotError::Corrupt {
-                page: meta_page,
+                at: At::new(meta_page, ps),
                 what: "the meta's root or high-water mark points into the meta pages",
             });
         }
         if meta.root >= meta.pgid {
             return Err(SnapshotError::PageOutOfRange {
-                page: meta_page,
+                at: At::new(meta_page, ps),
                 what: "the root bucket pointer",
                 target: meta.root,
                 count: meta.pgid,
@@ -516,7 +517,7 @@ impl Snapshot {
         // The root bucket: find `key` and `meta`.
         let root = BucketRoot::Page { pgid: meta.root, from: meta_page };
         let (mut key_bucket, mut meta_bucket, mut cluster_bucket) = (None, None, None);
-        Walk::new(&pager).leaves(&root, &mut |_, page, e| {
+        Walk::new(&pager).leaves(&root, &mut |_, at, e| {
             let slot = match e.key {
                 KEY_BUCKET => &mut key_bucket,
                 META_BUCKET => &mut meta_bucket,
@@ -524,7 +525,7 @@ impl Snapshot {
                 _ => return Ok(ControlFlow::Continue(())),
             };
             if e.is_bucket() {
-                *slot = Some(BucketRoot::from_value(e.value, page)?);
+                *slot = Some(BucketRoot::from_value(e.value, at)?);
             }
             Ok(ControlFlow::Continue(()))
         })?;
@@ -533,8 +534,8 @@ impl Snapshot {
         let (mut finished, mut scheduled, mut consistent_index) = (None, None, None);
         let (mut term, mut storage_version, mut cluster_version) = (None, None, None);
         if let Some(mb) = &meta_bucket {
-            Walk::new(&pager).leaves(mb, &mut |_, page, e| {
-                let bad = |what| SnapshotError::KeyValue { page, what };
+            Walk::new(&pager).leaves(mb, &mut |_, at, e| {
+                let bad = |what| SnapshotError::KeyValue { at, what };
                 if e.is_bucket() {
                     return Ok(ControlFlow::Continue(()));
                 }
@@ -573,11 +574,11 @@ impl Snapshot {
             })?;
         }
         if let Some(cb) = &cluster_bucket {
-            Walk::new(&pager).leaves(cb, &mut |_, page, e| {
+            Walk::new(&pager).leaves(cb, &mut |_, at, e| {
                 if !e.is_bucket() && e.key == CLUSTER_VERSION {
                     cluster_version =
                         Some(parse_version_string(e.value).ok_or(SnapshotError::KeyValue {
-                            page,
+                            at,
                             what: "the cluster bucket's clusterVersion is not a version string",
                         })?);
                 }
@@ -586,9 +587,9 @@ impl Snapshot {
         }
 
         let newest = Walk::new(&pager)
-            .last(&key_bucket, |page, e| {
+            .last(&key_bucket, |at, e| {
                 parse_revision_key(e.key).map(|r| r.main).ok_or(SnapshotError::KeyValue {
-                    page,
+                    at,
                     what: "a key bucket entry is not a revision (8 bytes, '_', 8 bytes, optional mark)",
                 })
             })?

@@ -67,6 +67,28 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     bytes.iter().fold(OFFSET, |h, &b| (h ^ u64::from(b)).wrapping_mul(PRIME))
 }
 
+/// A page, and where it starts in the file (`page * page_size`): what errors name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct At {
+    /// The page id.
+    pub page: u64,
+    /// Its byte offset in the file.
+    pub offset: u64,
+}
+
+impl At {
+    /// Page `page` of a database with pages of `page_size` bytes.
+    pub fn new(page: u64, page_size: u64) -> Self {
+        Self { page, offset: page.saturating_mul(page_size) }
+    }
+}
+
+impl std::fmt::Display for At {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (file offset {})", self.page, self.offset)
+    }
+}
+
 /// The 16-byte header that starts every page (and every inline bucket's page).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PageHeader {
@@ -207,7 +229,7 @@ impl LeafElem<'_> {
 #[derive(Clone, Copy, Debug)]
 pub struct Node<'a> {
     /// The page this node is on, for error messages (for an inline page: the page holding it).
-    pub page: u64,
+    pub at: At,
     /// The header.
     pub header: PageHeader,
     /// Branch or leaf.
@@ -217,8 +239,8 @@ pub struct Node<'a> {
 
 impl<'a> Node<'a> {
     /// Checks the header flags and that `count` elements fit in `bytes`.
-    pub fn parse(bytes: &'a [u8], page: u64) -> Result<Self, SnapshotError> {
-        let corrupt = |what| SnapshotError::Corrupt { page, what };
+    pub fn parse(bytes: &'a [u8], at: At) -> Result<Self, SnapshotError> {
+        let corrupt = |what| SnapshotError::Corrupt { at, what };
         let header = PageHeader::parse(bytes).ok_or(corrupt("the page header is cut short"))?;
         let kind = match header.flags {
             BRANCH_PAGE => Kind::Branch,
@@ -238,7 +260,8 @@ impl<'a> Node<'a> {
         if kind == Kind::Branch && header.count == 0 {
             return Err(corrupt("a branch page has no elements"));
         }
-        Ok(Self { page, header, kind, bytes })
+        check_packed(bytes, kind, header.count).map_err(corrupt)?;
+        Ok(Self { at, header, kind, bytes })
     }
 
     /// Number of elements.
@@ -257,7 +280,7 @@ impl<'a> Node<'a> {
     }
 
     fn corrupt(&self, what: &'static str) -> SnapshotError {
-        SnapshotError::Corrupt { page: self.page, what }
+        SnapshotError::Corrupt { at: self.at, what }
     }
 
     /// `bytes[elem + pos .. elem + pos + len]`, checked.
@@ -337,6 +360,51 @@ impl<'a> Node<'a> {
     }
 }
 
+/// bbolt writes a node's keys and values right after its element headers, in element order,
+/// with nothing between them (`node.write`; `common.WriteInodeToPage` in bbolt 1.4): element 0's
+/// data starts at `16 + 16 * count`, and each next one where the previous one's ends. A damaged
+/// count, position or size breaks that chain, so it is checked for every element: otherwise a
+/// lower count silently drops elements and a damaged size silently shifts keys and values.
+fn check_packed(bytes: &[u8], kind: Kind, count: u16) -> Result<(), &'static str> {
+    const BROKEN: &str = "an element's data does not start where the previous one's ends \
+                          (a damaged element count, position or size)";
+    let (key_what, value_what) = match kind {
+        Kind::Leaf => (
+            "a leaf element's key runs past the end of the page",
+            "a leaf element's value runs past the end of the page",
+        ),
+        Kind::Branch => ("a branch element's key runs past the end of the page", ""),
+    };
+    let len = bytes.len() as u64;
+    let mut expect = u64::from(count)
+        .checked_mul(ELEMENT_SIZE as u64)
+        .and_then(|n| n.checked_add(PAGE_HEADER_SIZE as u64))
+        .ok_or(BROKEN)?;
+    for i in 0..usize::from(count) {
+        let off = i.checked_mul(ELEMENT_SIZE).and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
+        let off = off.ok_or(BROKEN)?;
+        let field = |n: usize| off.checked_add(n).and_then(|o| u32_at(bytes, o)).ok_or(BROKEN);
+        let (pos, ksize, vsize) = match kind {
+            Kind::Leaf => (field(4)?, field(8)?, field(12)?),
+            Kind::Branch => (field(0)?, field(4)?, 0),
+        };
+        let start = (off as u64).checked_add(u64::from(pos)).ok_or(BROKEN)?;
+        let key_end = start.checked_add(u64::from(ksize)).ok_or(key_what)?;
+        if key_end > len {
+            return Err(key_what);
+        }
+        let end = key_end.checked_add(u64::from(vsize)).ok_or(value_what)?;
+        if end > len {
+            return Err(value_what);
+        }
+        if start != expect {
+            return Err(BROKEN);
+        }
+        expect = end;
+    }
+    Ok(())
+}
+
 /// A nested bucket's header: its root page, or 0 for an inline bucket whose page follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct InBucket<'a> {
@@ -348,9 +416,9 @@ pub struct InBucket<'a> {
 
 impl<'a> InBucket<'a> {
     /// Reads a bucket header from a leaf value with the bucket flag.
-    pub fn parse(value: &'a [u8], page: u64) -> Result<Self, SnapshotError> {
+    pub fn parse(value: &'a [u8], at: At) -> Result<Self, SnapshotError> {
         let root = u64_at(value, 0).ok_or(SnapshotError::Corrupt {
-            page,
+            at,
             what: "a bucket header is shorter than 16 bytes",
         })?;
         let inline = if root == 0 { value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]) } else { &[] };
@@ -362,19 +430,21 @@ impl<'a> InBucket<'a> {
 /// page_size` bytes must be present; extra bytes are ignored) and every element's bounds. For
 /// fuzzing and tests; the reader uses [`Node::parse`] on bytes it has already sized.
 pub fn parse_page(bytes: &[u8], page_size: u32) -> Result<Node<'_>, SnapshotError> {
-    let header = PageHeader::parse(bytes)
-        .ok_or(SnapshotError::Corrupt { page: 0, what: "the page header is cut short" })?;
-    let page = header.id;
+    let header = PageHeader::parse(bytes).ok_or(SnapshotError::Corrupt {
+        at: At::new(0, 0),
+        what: "the page header is cut short",
+    })?;
+    let at = At::new(header.id, u64::from(page_size));
     let need = u64::from(header.overflow)
         .checked_add(1)
         .and_then(|n| n.checked_mul(u64::from(page_size)))
         .and_then(|n| usize::try_from(n).ok())
-        .ok_or(SnapshotError::Corrupt { page, what: "the overflow count is out of range" })?;
+        .ok_or(SnapshotError::Corrupt { at, what: "the overflow count is out of range" })?;
     let node_bytes = bytes.get(..need).ok_or(SnapshotError::Corrupt {
-        page,
+        at,
         what: "the node is shorter than its overflow count says",
     })?;
-    let node = Node::parse(node_bytes, page)?;
+    let node = Node::parse(node_bytes, at)?;
     let _complete =
         node.for_each(|_, _| Ok(ControlFlow::Continue(())), |_, _| Ok(ControlFlow::Continue(())))?;
     Ok(node)

@@ -159,19 +159,34 @@ const WRONG_TYPE: &str = "a KeyValue field has the wrong wire type";
 /// Decodes only field 1 (the user key) of an `mvccpb.KeyValue`, checking the record's framing.
 /// Last occurrence wins, as in protobuf.
 pub fn decode_user_key(b: &[u8]) -> Result<&[u8], &'static str> {
+    decode_head(b).map(|(key, _)| key)
+}
+
+/// Field 1 (the user key) and field 3 (mod_revision) of an `mvccpb.KeyValue`, checking the
+/// record's framing. Last occurrence wins, as in protobuf.
+pub fn decode_head(b: &[u8]) -> Result<(&[u8], i64), &'static str> {
     let mut fields = Fields { rest: b };
     let mut key: &[u8] = &[];
+    let mut mod_revision = 0i64;
     while let Some(field) = fields.next() {
         match field? {
             Field::Bytes(1, k) => key = k,
-            Field::Varint(1, _) | Field::Fixed(1) => return Err(WRONG_TYPE),
+            Field::Varint(3, v) => mod_revision = v as i64,
+            Field::Varint(1, _) | Field::Fixed(1) | Field::Bytes(3, _) | Field::Fixed(3) => {
+                return Err(WRONG_TYPE);
+            }
             _ => {}
         }
     }
-    Ok(key)
+    Ok((key, mod_revision))
 }
 
-/// Decodes a whole `mvccpb.KeyValue`; unknown fields are skipped, as protobuf does.
+/// etcd writes a put's `mod_revision` as its revision key's main revision (`kvstore_txn.go`
+/// `put`), and a tombstone as a bare `KeyValue{key}`; anything else is a damaged record.
+pub fn mod_revision_matches(rev: &RevKey, mod_revision: i64) -> bool {
+    rev.tombstone || mod_revision == rev.main
+}
+
 pub fn decode_key_value(b: &[u8]) -> Result<RawKv, &'static str> {
     let mut fields = Fields { rest: b };
     let mut kv = RawKv::default();

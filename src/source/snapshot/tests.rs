@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 
 use super::page::{self, MetaCheck, PageHeader};
 use super::revision::{self, RevKey};
-use super::{HashCheck, Integrity, RevisionEntry, Sha256Hash, Snapshot, SnapshotError, parse_page};
+use super::{
+    At, HashCheck, Integrity, RevisionEntry, Sha256Hash, Snapshot, SnapshotError, parse_page,
+};
 use crate::source::{Page, RawKv, ScanStats};
 
 const PS: usize = 1024;
@@ -428,10 +430,10 @@ fn element_bounds_are_checked() {
     let mut b = pad(leaf_bytes(3, &elems));
     put_u32(&mut b, 16 + 12, PS as u32); // vsize past the page
     let err = parse_page(&b, PS as u32).unwrap_err();
-    assert!(matches!(err, SnapshotError::Corrupt { page: 3, .. }), "{err}");
+    assert!(matches!(err, SnapshotError::Corrupt { at: At { page: 3, .. }, .. }), "{err}");
     assert_eq!(
         err.to_string(),
-        "snapshot page 3 is corrupt: a leaf element's value runs past the end of the page"
+        "snapshot page 3 (file offset 3072) is corrupt: a leaf element's value runs past the end of the page"
     );
     let mut b = pad(leaf_bytes(3, &elems));
     put_u32(&mut b, 16 + 4, u32::MAX); // pos
@@ -596,13 +598,13 @@ fn element_headers_beyond_the_first_page() {
 fn collapse_keeps_newest_and_tombstones_until_the_end() {
     let mut l = super::latest::Latest::default();
     let loc = |i| super::file::Loc { pgid: 2, idx: i };
-    l.push(b"b", loc(0), false, 2).unwrap();
-    l.push(b"a", loc(1), false, 2).unwrap();
-    l.push(b"b", loc(2), true, 2).unwrap();
+    l.push(b"b", loc(0), false, At::new(2, 4096)).unwrap();
+    l.push(b"a", loc(1), false, At::new(2, 4096)).unwrap();
+    l.push(b"b", loc(2), true, At::new(2, 4096)).unwrap();
     l.collapse(false);
     assert_eq!(l.entries.len(), 2);
-    l.push(b"a", loc(3), false, 2).unwrap();
-    l.push(b"c", loc(4), false, 2).unwrap();
+    l.push(b"a", loc(3), false, At::new(2, 4096)).unwrap();
+    l.push(b"c", loc(4), false, At::new(2, 4096)).unwrap();
     l.collapse(true);
     let got: Vec<(&[u8], u16)> = l.entries.iter().map(|e| (l.key(e), e.idx)).collect();
     assert_eq!(got, [(&b"a"[..], 3), (&b"c"[..], 4)]);
@@ -693,7 +695,7 @@ fn not_etcd_and_bad_pointers() {
     let err = open_bytes(&b.file(root)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "snapshot page 2 is corrupt: a bucket header points past the end of the file (page 999 of 3)"
+        "snapshot page 2 (file offset 2048) is corrupt: a bucket header points past the end of the file (page 999 of 3)"
     );
     // A branch pointing to itself: a cycle.
     let mut b = Builder::new();
@@ -710,7 +712,10 @@ fn not_etcd_and_bad_pointers() {
     let leaf = b.node(|id| leaf_bytes(id + 1, &key_elems(&history()[..1])));
     let root = b.node(|id| leaf_bytes(id, &[(1, b"key".to_vec(), bucket_value(leaf, None))]));
     let err = open_bytes(&b.file(root)).unwrap_err();
-    assert_eq!(err.to_string(), "snapshot page 2 is corrupt: the page header names another page");
+    assert_eq!(
+        err.to_string(),
+        "snapshot page 2 (file offset 2048) is corrupt: the page header names another page"
+    );
     // A key bucket entry that is not a revision.
     let mut b = Builder::new();
     let elems = vec![(0, b"not-a-revision".to_vec(), Vec::new())];
@@ -719,7 +724,7 @@ fn not_etcd_and_bad_pointers() {
     });
     assert!(matches!(
         open_bytes(&b.file(root)).unwrap_err(),
-        SnapshotError::KeyValue { page: 2, .. }
+        SnapshotError::KeyValue { at: At { page: 2, .. }, .. }
     ));
 }
 
