@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use crate::envelope::{self, Encryption, ProviderKind};
 use crate::keyspace;
-use crate::source::RawKv;
+use crate::source::{RawKv, Source, SourceError};
 use crate::verdict::Judge;
 
 /// One group of superseded revisions.
@@ -56,6 +56,16 @@ pub struct History {
 }
 
 impl History {
+    /// Reads what `source` retains under the judge's prefix: every superseded value (a live
+    /// etcd is pinned to the revision it replays up to) and, in a snapshot, the free pages
+    /// that still hold object bytes.
+    pub fn read(source: &mut Source, judge: &Judge<'_>) -> Result<Self, SourceError> {
+        let mut history = Self::default();
+        source.superseded(judge.prefix, &mut |kv| history.add_superseded(judge, kv))?;
+        history.free_pages = source.free_pages(&[b"k8s:enc:", b"k8s\0"])?;
+        Ok(history)
+    }
+
     /// Counts one superseded revision: a value of a key under the judge's prefix that a later
     /// write or a delete replaced, but that etcd still retains.
     pub fn add_superseded(&mut self, judge: &Judge<'_>, kv: &RawKv) {

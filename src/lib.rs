@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod builtin;
+pub mod check;
 pub mod codec;
 pub mod config;
 pub mod crd;

@@ -42,6 +42,7 @@
 //! (the override at H37 is marked "TODO: remove in 1.37"); 1.35 for StorageVersionMigrations
 //! and PodCertificateRequests; 1.36 for Workloads and PodGroups.
 
+pub mod release;
 #[cfg(test)]
 mod tests;
 

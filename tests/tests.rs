@@ -3,6 +3,7 @@
 mod harness;
 
 mod apiserver;
+mod architecture;
 mod config_strict;
 mod custom_resources;
 mod deploy;

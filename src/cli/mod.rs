@@ -1,5 +1,6 @@
 //! Command line: clap structs spelled as in shared/docs/cli-contract.md (etcdctl's flags for the
-//! source), turned into a scan plan and run. The only place (with main.rs) that uses anyhow.
+//! source), turned into the library's session options; each command opens a session, picks its
+//! sinks and maps the outcome to an exit code. The only place (with main.rs) that uses anyhow.
 
 mod check;
 mod diff;
@@ -7,13 +8,18 @@ mod inspect;
 mod progress;
 mod rewrite;
 mod scan;
-mod snapshot;
-mod versions;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use atrest::config::EncryptionConfig;
+use atrest::scan::{ScanError, Session, SessionOptions};
+use atrest::source::SourceSpec;
+use atrest::source::live::LiveOptions;
+use atrest::source::snapshot::HashCheck;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::exit::Failure;
 
 pub use check::run_check;
 pub use diff::run_diff;
@@ -56,57 +62,73 @@ pub enum Command {
     Inspect(Box<inspect::InspectArgs>),
 }
 
-/// A multi-thread tokio runtime with `workers` threads (etcd, KMS and API I/O).
-fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, crate::exit::Failure> {
+/// A multi-thread tokio runtime with `workers` threads (API I/O for `rewrite`).
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime, Failure> {
     use anyhow::Context as _;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
         .enable_all()
         .build()
         .context("starting the async runtime")
-        .map_err(crate::exit::Failure::source)
+        .map_err(Failure::source)
 }
 
-/// `--skip-hash-check` as the snapshot reader's option.
-fn hash_check(source: &SourceArgs) -> atrest::source::snapshot::HashCheck {
-    use atrest::source::snapshot::HashCheck;
-    if source.skip_hash_check { HashCheck::Skip } else { HashCheck::Enforce }
+/// `--encryption-config FILE`, read strictly (exit 2 if kube-apiserver would refuse it).
+fn load_config(path: &Path) -> Result<(PathBuf, EncryptionConfig), Failure> {
+    let config = EncryptionConfig::load(path).map_err(|e| Failure::usage(e.into()))?;
+    Ok((path.to_owned(), config))
 }
 
-fn has_kms(config: &atrest::config::EncryptionConfig) -> bool {
-    use atrest::config::Provider;
-    config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
-}
-
-/// etcdctl's connection flags as the live source's options.
-fn live_options(
-    source: &SourceArgs,
-) -> Result<atrest::source::live::LiveOptions, crate::exit::Failure> {
-    use crate::exit::Failure;
-    let user = match (&source.user, &source.password) {
-        (Some(u), Some(p)) => Some((u.clone(), p.clone())),
-        (Some(u), None) => match u.split_once(':') {
-            Some((name, pw)) => Some((name.to_owned(), pw.to_owned())),
-            None => {
-                return Err(Failure::usage(anyhow::anyhow!(
-                    "--user {u} has no password: use --user name:password or --password"
-                )));
-            }
-        },
-        (None, Some(_)) => {
-            return Err(Failure::usage(anyhow::anyhow!("--password needs --user")));
+/// Opens a session; warnings go to stderr unless `-q`.
+fn open_session(opts: SessionOptions, ui: Ui) -> Result<Session, Failure> {
+    let warn = |w: &str| {
+        if !ui.quiet {
+            eprintln!("atrest: warning: {w}");
         }
-        (None, None) => None,
     };
-    Ok(atrest::source::live::LiveOptions {
-        endpoints: source.endpoints.clone(),
-        cacert: source.cacert.clone(),
-        cert: source.cert.clone(),
-        key: source.key.clone(),
-        user,
-        dial_timeout: source.dial_timeout,
-        command_timeout: source.command_timeout,
-    })
+    Session::open(opts, &warn).map_err(scan_failure)
+}
+
+/// The exit code of a scan error: 2 when the user must say more, 3 for the source.
+fn scan_failure(e: ScanError) -> Failure {
+    match e {
+        ScanError::Prefix(_) | ScanError::Release(_) => Failure::usage(e.into()),
+        other => Failure::source(other.into()),
+    }
+}
+
+impl SourceArgs {
+    /// etcdctl's flags, or `--snapshot`, as the library's source.
+    fn spec(&self) -> Result<SourceSpec, Failure> {
+        if let Some(path) = &self.snapshot {
+            let check = if self.skip_hash_check { HashCheck::Skip } else { HashCheck::Enforce };
+            return Ok(SourceSpec::Snapshot { path: path.clone(), check });
+        }
+        let user = match (&self.user, &self.password) {
+            (Some(u), Some(p)) => Some((u.clone(), p.clone())),
+            (Some(u), None) => match u.split_once(':') {
+                Some((name, pw)) => Some((name.to_owned(), pw.to_owned())),
+                None => {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "--user {u} has no password: use --user name:password or --password"
+                    )));
+                }
+            },
+            (None, Some(_)) => {
+                return Err(Failure::usage(anyhow::anyhow!("--password needs --user")));
+            }
+            (None, None) => None,
+        };
+        Ok(SourceSpec::Live(LiveOptions {
+            endpoints: self.endpoints.clone(),
+            cacert: self.cacert.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            user,
+            dial_timeout: self.dial_timeout,
+            command_timeout: self.command_timeout,
+        }))
+    }
 }
 
 /// Where the data comes from: a live etcd, with etcdctl's flags and environment.

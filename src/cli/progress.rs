@@ -98,3 +98,23 @@ impl ReportSink for ProgressSink<'_> {
         self.inner.finish(summary)
     }
 }
+
+/// Scans `session` into `sink` with a progress bar (its total counted first) unless `-q` or
+/// stderr is not a terminal.
+pub fn scan(
+    session: &mut atrest::scan::Session,
+    history: bool,
+    sink: &mut dyn ReportSink,
+    ui: Ui,
+) -> Result<Summary, atrest::scan::ScanError> {
+    let bar = ui.progress();
+    if let Some(bar) = &bar
+        && let Ok(total) = session.count()
+    {
+        set_total(bar, total, "keys");
+    }
+    let mut progress = ProgressSink::new(sink, bar);
+    let result = session.scan(history, &mut progress);
+    progress.done();
+    result
+}

@@ -1,21 +1,18 @@
 //! `atrest rewrite`: scan (pinned revision) → plan the stale objects → no-op applies through the
 //! API server → verify every touched key in etcd → report and exit code (4 if still stale).
 
-use std::cell::RefCell;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
 use indicatif::ProgressBar;
 
+use super::SourceArgs;
 use super::progress::Ui;
-use super::scan::{Followup, scan_into};
-use super::{FailOn, ScanArgs, SourceArgs};
 use crate::exit::{Exit, Failure};
-use atrest::config::EncryptionConfig;
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::rewrite::api::{ApiClient, ApiError};
 use atrest::rewrite::engine::{Engine, Stop};
@@ -24,7 +21,9 @@ use atrest::rewrite::plan::Plan;
 use atrest::rewrite::report::{self, Finished};
 use atrest::rewrite::verify::verify;
 use atrest::rewrite::{Counts, Done, Outcome};
-use atrest::verdict::{Filter, Record, Status};
+use atrest::scan::SessionOptions;
+use atrest::source::live::KeyReader;
+use atrest::verdict::{Filter, Judge, Record, Status};
 
 /// `atrest rewrite`.
 #[derive(Debug, Args)]
@@ -80,13 +79,11 @@ pub enum RewriteFormat {
     Json,
 }
 
-/// A scan sink that builds the plan, and hands it over (once, at the end) where the follow-up
-/// can take it while the scan still borrows the sink.
+/// A scan sink that builds the plan.
 #[derive(Default)]
 struct Planning {
     plan: Plan,
     header: Header,
-    done: Arc<Mutex<Option<(Plan, Header)>>>,
 }
 
 impl ReportSink for Planning {
@@ -102,8 +99,6 @@ impl ReportSink for Planning {
     }
 
     fn finish(&mut self, _: &Summary) -> io::Result<()> {
-        let finished = (std::mem::take(&mut self.plan), std::mem::take(&mut self.header));
-        *self.done.lock().unwrap_or_else(|e| e.into_inner()) = Some(finished);
         Ok(())
     }
 }
@@ -119,10 +114,8 @@ pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
     if !(args.qps >= 0.0 && args.qps.is_finite()) {
         return Err(Failure::usage(anyhow!("--qps must be 0 (no limit) or a positive number")));
     }
-    let config =
-        EncryptionConfig::load(&args.encryption_config).map_err(|e| Failure::usage(e.into()))?;
-    let config_info =
-        Some((args.encryption_config.display().to_string(), config.sha256_hex().to_owned()));
+    let config = super::load_config(&args.encryption_config)?;
+    let config_sha256 = config.1.sha256_hex().to_owned();
     // The API server is asked first: bad credentials should not cost a full scan.
     let api_rt = super::runtime(2)?;
     let api = api_rt
@@ -131,37 +124,24 @@ pub fn run_rewrite(args: RewriteArgs, ui: Ui) -> Result<Exit, Failure> {
             ApiError::Credentials { .. } | ApiError::Config(_) => Failure::usage(e.into()),
             other => Failure::source(other.into()),
         })?;
-    let filter = Filter { resources: args.resources.clone(), namespace: args.namespace.clone() };
-    let scan = ScanArgs {
-        source: args.source.clone(),
-        encryption_config: Some(args.encryption_config.clone()),
-        prefix: args.prefix.clone(),
-        output: None,
-        fail_on: FailOn::Never,
-        resources: args.resources.clone(),
-        namespace: args.namespace.clone(),
-        kube_version: args.kube_version.clone(),
-        kubeconfig: None,
-        context: None,
-        rev: None,
-        all: false,
-        history: false,
-        metrics_file: None,
-        require_encrypted: Vec::new(),
-        forbid_key: Vec::new(),
-    };
+    let mut session = super::open_session(
+        SessionOptions {
+            source: args.source.spec()?,
+            encryption_config: Some(config),
+            prefix: args.prefix.clone(),
+            kube_version: args.kube_version.clone(),
+            rev: None,
+            filter: Filter { resources: args.resources.clone(), namespace: args.namespace.clone() },
+            kubeconfig: None,
+        },
+        ui,
+    )?;
     let mut planning = Planning::default();
-    let shared = planning.done.clone();
-    let result: RefCell<Option<Result<Exit, Failure>>> = RefCell::new(None);
-    let then = |f: Followup<'_>| -> Result<(), Failure> {
-        let finished = shared.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let (plan, header) = finished.unwrap_or_default();
-        let run = Run { args: &args, ui, api: &api, rt: &api_rt, config: &config };
-        *result.borrow_mut() = Some(run.after_scan(f, plan, &header));
-        Ok(())
-    };
-    scan_into(&scan, Some(&config), config_info, &filter, ui, &mut planning, Some(&then))?;
-    result.into_inner().unwrap_or_else(|| Err(Failure::source(anyhow!("the scan did not finish"))))
+    super::progress::scan(&mut session, false, &mut planning, ui).map_err(super::scan_failure)?;
+    let reader =
+        session.reader().ok_or_else(|| Failure::usage(anyhow!("rewrite needs a live etcd")))?;
+    let run = Run { args: &args, ui, api: &api, rt: &api_rt, config_sha256 };
+    run.after_scan(&session.judge(), &reader, planning.plan, &planning.header)
 }
 
 struct Run<'r> {
@@ -169,11 +149,17 @@ struct Run<'r> {
     ui: Ui,
     api: &'r ApiClient,
     rt: &'r tokio::runtime::Runtime,
-    config: &'r EncryptionConfig,
+    config_sha256: String,
 }
 
 impl Run<'_> {
-    fn after_scan(&self, f: Followup<'_>, plan: Plan, header: &Header) -> Result<Exit, Failure> {
+    fn after_scan(
+        &self,
+        judge: &Judge<'_>,
+        reader: &KeyReader,
+        plan: Plan,
+        header: &Header,
+    ) -> Result<Exit, Failure> {
         let warnings = plan.warnings(&self.api.discovery);
         let format = self.args.output.unwrap_or(if io::stdout().is_terminal() {
             RewriteFormat::Table
@@ -202,7 +188,7 @@ impl Run<'_> {
                 let jh = JournalHeader {
                     atrest_journal: 1,
                     prefix: header.prefix.clone(),
-                    encryption_config_sha256: self.config.sha256_hex().to_owned(),
+                    encryption_config_sha256: self.config_sha256.clone(),
                 };
                 let (earlier, j) =
                     journal::open(path, &jh).map_err(|e| Failure::usage(e.into()))?;
@@ -228,8 +214,8 @@ impl Run<'_> {
         let _ctrl_c = self.rt.spawn(watch_ctrl_c(stop.clone(), self.ui));
         let engine = Engine::new(
             self.api,
-            f.judge,
-            &f.reader,
+            judge,
+            reader,
             self.args.concurrency as usize,
             self.args.qps,
             stop.clone(),
@@ -258,7 +244,7 @@ impl Run<'_> {
         }
         let verified = self
             .rt
-            .block_on(verify(&f.reader, f.judge, touched))
+            .block_on(verify(reader, judge, touched))
             .map_err(|e| Failure::source(anyhow::Error::from(e).context("verifying in etcd")))?;
         for (_, rec) in &verified.records {
             match rec.as_ref().map(|r| r.status) {

@@ -5,6 +5,7 @@
 
 pub mod hexdump;
 pub mod redact;
+pub mod render;
 
 use serde::Serialize;
 

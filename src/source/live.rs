@@ -30,8 +30,8 @@ const MAX_PAGE_KEYS: usize = 4096;
 /// theory be large; tonic's default 4 MiB decode limit would fail far below that.
 const MAX_DECODE_BYTES: usize = 1 << 31;
 
-/// How to reach etcd: etcdctl's flags.
-#[derive(Clone, Debug, Default)]
+/// How to reach etcd: etcdctl's flags. `Debug` leaves the password out.
+#[derive(Clone, Default)]
 pub struct LiveOptions {
     /// `--endpoints`.
     pub endpoints: Vec<String>,
@@ -47,6 +47,20 @@ pub struct LiveOptions {
     pub dial_timeout: Duration,
     /// `--command-timeout`, per request.
     pub command_timeout: Duration,
+}
+
+impl std::fmt::Debug for LiveOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveOptions")
+            .field("endpoints", &self.endpoints)
+            .field("cacert", &self.cacert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("user", &self.user.as_ref().map(|(name, _)| name))
+            .field("dial_timeout", &self.dial_timeout)
+            .field("command_timeout", &self.command_timeout)
+            .finish()
+    }
 }
 
 /// A connected etcd.

@@ -4,7 +4,10 @@
 //! with decrypting and decoding the current one, and memory stays flat in the number of keys.
 
 pub mod live;
+mod opened;
 pub mod snapshot;
+
+pub use opened::{Source, SourceSpec};
 
 use std::time::Duration;
 
@@ -127,6 +130,16 @@ pub enum SourceError {
     /// The snapshot file cannot be read as an etcd backend.
     #[error(transparent)]
     Snapshot(#[from] snapshot::SnapshotError),
+    /// The snapshot fails its sha256 check, and the check was not skipped (as
+    /// `etcdutl snapshot restore`).
+    #[error("refusing a snapshot that fails its hash check (--skip-hash-check reads it anyway)")]
+    HashRefused(#[source] snapshot::SnapshotError),
+    /// A thread of the reader panicked (a bug, reported instead of aborting).
+    #[error("{what} thread panicked")]
+    Panicked {
+        /// Which thread.
+        what: &'static str,
+    },
     /// Options that do not fit together.
     #[error("{0}")]
     Options(String),

@@ -22,8 +22,10 @@ mod element;
 mod file;
 mod free;
 mod latest;
+mod opened;
 pub mod page;
 pub mod revision;
+mod superseded;
 #[cfg(test)]
 mod tests;
 
@@ -43,6 +45,7 @@ use self::revision::{
 use crate::source::RawKv;
 
 pub use self::latest::KeyIndex;
+pub use self::opened::SnapshotSource;
 pub use self::page::{At, parse_page};
 
 /// Length of the sha256 trailer `etcdctl snapshot save` appends.

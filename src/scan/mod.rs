@@ -6,14 +6,19 @@
 
 use std::io;
 
+pub mod prefix;
+mod session;
+
+pub use prefix::{KNOWN_PREFIXES, PrefixError};
+pub use session::{Session, SessionOptions};
+
 use rayon::prelude::*;
-use tokio::runtime::Runtime;
 use tokio::sync::mpsc;
 
 use crate::history::History;
 use crate::report::{Header, ReportSink, Summary};
-use crate::source::live::LiveSource;
 use crate::source::{Page, ScanStats, SourceError};
+use crate::storage_versions::release::UnknownRelease;
 use crate::verdict::{Judge, Record};
 
 /// Pages buffered between the fetcher and the decoders.
@@ -29,57 +34,15 @@ pub enum ScanError {
     /// Writing the report failed (a closed pipe is not an error for the user).
     #[error("writing the report")]
     Output(#[source] io::Error),
-    /// The user must say more (an ambiguous prefix, a bad --kube-version): exit 2.
-    #[error("{0}")]
-    Usage(String),
-}
-
-/// Runs `produce` and gathers everything it sends (for the small pre-pass ranges: CRDs, Nodes).
-pub fn collect(
-    produce: impl FnOnce(mpsc::Sender<Page>) -> Result<ScanStats, ScanError> + Send,
-) -> Result<Vec<crate::source::RawKv>, ScanError> {
-    let (tx, mut rx) = mpsc::channel::<Page>(PAGES_IN_FLIGHT);
-    std::thread::scope(|scope| {
-        let producer = scope.spawn(move || produce(tx));
-        let mut kvs = Vec::new();
-        while let Some(page) = rx.blocking_recv() {
-            kvs.extend(page.kvs);
-        }
-        producer.join().map_err(|_| {
-            ScanError::Source(SourceError::Options("the source thread panicked".into()))
-        })??;
-        Ok(kvs)
-    })
-}
-
-/// Prefixes kube-apiserver deployments use: the default, and the one some distributions set.
-pub const KNOWN_PREFIXES: [&str; 2] = ["/registry/", "/kubernetes.io/"];
-
-/// Picks the prefix that holds Kubernetes keys when `--prefix` was not given.
-pub async fn detect_prefix(source: &mut LiveSource) -> Result<String, ScanError> {
-    let mut found = Vec::new();
-    for p in KNOWN_PREFIXES {
-        let n = source.count(p.as_bytes()).await?;
-        if n > 0 {
-            found.push((p, n));
-        }
-    }
-    choose_prefix(&found.iter().map(|(p, n)| (*p, *n as u64)).collect::<Vec<_>>())
-}
-
-/// The one known prefix that holds keys, or an error asking for `--prefix`.
-pub fn choose_prefix(found: &[(&str, u64)]) -> Result<String, ScanError> {
-    match found {
-        [(p, _)] => Ok((*p).to_owned()),
-        [] => Err(ScanError::Usage(format!(
-            "no keys under {}; pass --prefix (kube-apiserver's --etcd-prefix)",
-            KNOWN_PREFIXES.join(" or ")
-        ))),
-        many => Err(ScanError::Usage(format!(
-            "keys under several prefixes ({}); pass --prefix (kube-apiserver's --etcd-prefix)",
-            many.iter().map(|(p, n)| format!("{p}: {n} keys")).collect::<Vec<_>>().join(", ")
-        ))),
-    }
+    /// The prefix must be given (exit 2).
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    /// The async runtime for etcd, KMS and API I/O could not start.
+    #[error("starting the async runtime")]
+    Runtime(#[source] io::Error),
+    /// `--kube-version` names no known release (exit 2).
+    #[error(transparent)]
+    Release(#[from] UnknownRelease),
 }
 
 /// Report sections computed outside the per-key pipeline.
@@ -135,9 +98,9 @@ pub fn run(
         })();
         // Closing the receiver stops a producer that is still sending.
         drop(rx);
-        let produced = producer.join().map_err(|_| {
-            ScanError::Source(SourceError::Options("the source thread panicked".into()))
-        })?;
+        let produced = producer
+            .join()
+            .map_err(|_| ScanError::Source(SourceError::Panicked { what: "the source" }))?;
         consumed?;
         let stats = produced?;
         let revision = match revision {
@@ -161,24 +124,4 @@ pub fn run(
         sink.finish(&summary).map_err(ScanError::Output)?;
         Ok(summary)
     })
-}
-
-/// Scans a live etcd under `header.prefix` and reports every key to `sink`.
-pub fn scan_live(
-    rt: &Runtime,
-    mut source: LiveSource,
-    rev: Option<i64>,
-    judge: &Judge<'_>,
-    header: Header,
-    extras: Extras,
-    sink: &mut dyn ReportSink,
-) -> Result<Summary, ScanError> {
-    let prefix = header.prefix.clone().into_bytes();
-    run(
-        judge,
-        move || Ok(header),
-        extras,
-        sink,
-        move |tx| Ok(rt.block_on(source.scan(&prefix, rev, tx))?),
-    )
 }
