@@ -4,7 +4,6 @@
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Instant;
 
 use anyhow::{Context, anyhow};
 use clap::{Args, ValueEnum};
@@ -16,14 +15,13 @@ use crate::exit::{Exit, Failure};
 use atrest::report::{Header, ReportSink, Summary};
 use atrest::rewrite::api::{ApiClient, ApiError};
 use atrest::rewrite::engine::{Engine, Stop};
-use atrest::rewrite::journal::{self, JournalHeader};
+use atrest::rewrite::journal::JournalHeader;
 use atrest::rewrite::plan::Plan;
+use atrest::rewrite::repair::{RepairError, Repaired, repair};
 use atrest::rewrite::report::{self, Finished};
-use atrest::rewrite::verify::verify;
-use atrest::rewrite::{Counts, Done, Outcome};
 use atrest::scan::SessionOptions;
 use atrest::source::live::KeyReader;
-use atrest::verdict::{Filter, Judge, Record, Status};
+use atrest::verdict::{Filter, Judge, Record};
 
 /// `atrest rewrite`.
 #[derive(Debug, Args)]
@@ -181,35 +179,6 @@ impl Run<'_> {
                 eprintln!("atrest: warning: {w}");
             }
         }
-        let mut counts = Counts { planned: plan.targets.len() as u64, ..Counts::default() };
-        // Earlier runs: finished objects are left alone, and verified again with the rest.
-        let (earlier, journal) = match &self.args.journal {
-            Some(path) => {
-                let jh = JournalHeader {
-                    atrest_journal: 1,
-                    prefix: header.prefix.clone(),
-                    encryption_config_sha256: self.config_sha256.clone(),
-                };
-                let (earlier, j) =
-                    journal::open(path, &jh).map_err(|e| Failure::usage(e.into()))?;
-                (earlier, Some(j))
-            }
-            None => Default::default(),
-        };
-        let mut touched: Vec<Vec<u8>> =
-            earlier.values().filter(|e| e.is_final()).map(|e| e.key.clone().into_bytes()).collect();
-        let mut done: Vec<Done> = Vec::with_capacity(plan.targets.len());
-        let mut targets = Vec::with_capacity(plan.targets.len());
-        for t in &plan.targets {
-            match earlier.get(&t.key_str()).filter(|e| e.is_final() && e.uid == t.uid) {
-                Some(e) => {
-                    counts.resumed += 1;
-                    done.push(Done::resumed(t.clone(), e));
-                }
-                None => targets.push(t.clone()),
-            }
-        }
-        touched.extend(plan.targets.iter().map(|t| t.key.clone()));
         let stop = Arc::new(Stop::default());
         let _ctrl_c = self.rt.spawn(watch_ctrl_c(stop.clone(), self.ui));
         let engine = Engine::new(
@@ -220,40 +189,37 @@ impl Run<'_> {
             self.args.qps,
             stop.clone(),
         );
-        let bar = self.progress(targets.len() as u64);
-        let started = Instant::now();
-        let denied = self.rt.block_on(engine.run(targets, |d| {
-            if let Some(bar) = &bar {
-                bar.inc(1);
-            }
-            counts.add(&d);
-            if let (Some(j), false) = (&journal, d.outcome == Outcome::Interrupted) {
-                j.append(d.journal_entry());
-            }
-            done.push(d);
-        }));
-        counts.seconds = started.elapsed().as_secs_f64();
-        if let Some(bar) = bar {
+        let journal = self.args.journal.as_deref().map(|path| {
+            let header = JournalHeader {
+                atrest_journal: 1,
+                prefix: header.prefix.clone(),
+                encryption_config_sha256: self.config_sha256.clone(),
+            };
+            (path, header)
+        });
+        let bar = std::cell::OnceCell::new();
+        let repaired = self.rt.block_on(repair(
+            &engine,
+            judge,
+            reader,
+            &plan,
+            journal,
+            |n| {
+                let _ = bar.set(self.progress(n));
+            },
+            || {
+                if let Some(Some(bar)) = bar.get() {
+                    bar.inc(1);
+                }
+            },
+        ));
+        if let Some(Some(bar)) = bar.get() {
             bar.finish_and_clear();
         }
-        if let Some(j) = journal {
-            j.finish().map_err(|e| Failure::source(e.into()))?;
-        }
-        if let Some(denied) = denied {
-            return Err(Failure::usage(denied.into()));
-        }
-        let verified = self
-            .rt
-            .block_on(verify(reader, judge, touched))
-            .map_err(|e| Failure::source(anyhow::Error::from(e).context("verifying in etcd")))?;
-        for (_, rec) in &verified.records {
-            match rec.as_ref().map(|r| r.status) {
-                Some(Status::Stale) => counts.still_stale += 1,
-                Some(Status::Current) => counts.verified_current += 1,
-                Some(Status::Unreadable) => counts.verified_unreadable += 1,
-                Some(Status::Skipped) | None => {}
-            }
-        }
+        let Repaired { done, counts, verified } = repaired.map_err(|e| match e {
+            RepairError::JournalOpen(_) | RepairError::Denied(_) => Failure::usage(e.into()),
+            other => Failure::source(other.into()),
+        })?;
         tracing::info!(?counts, "rewrite finished");
         let finished = Finished {
             header,

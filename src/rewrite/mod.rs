@@ -11,6 +11,7 @@ pub mod engine;
 pub mod journal;
 pub mod pace;
 pub mod plan;
+pub mod repair;
 pub mod report;
 pub mod verify;
 
