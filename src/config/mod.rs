@@ -10,6 +10,7 @@
 //! Unknown fields are ignored, as kube-apiserver's non-strict decoder does.
 
 mod keys;
+mod kind;
 mod raw;
 mod strict;
 mod validate;
@@ -26,8 +27,8 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-pub use crate::envelope::ProviderKind;
 pub use keys::NamedKey;
+pub use kind::ProviderKind;
 
 /// A loaded EncryptionConfiguration: its rules in file order, a lookup index, and the sha256
 /// of the file bytes (kube-apiserver's reload controller compares the same hash).

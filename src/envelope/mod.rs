@@ -33,8 +33,8 @@ use std::ops::Deref;
 
 use zeroize::Zeroizing;
 
-pub use crate::config::KmsApiVersion;
 use crate::config::{EncryptionConfig, NamedKey, Provider};
+pub use crate::config::{KmsApiVersion, ProviderKind};
 pub use error::{Attempt, DecryptError, EnvelopeError};
 pub use kms::{KmsPlugin, NoKmsPlugin};
 
@@ -45,34 +45,6 @@ const AESGCM_PREFIX: &[u8] = b"k8s:enc:aesgcm:v1:";
 const SECRETBOX_PREFIX: &[u8] = b"k8s:enc:secretbox:v1:";
 const KMS_V1_PREFIX: &[u8] = b"k8s:enc:kms:v1:";
 const KMS_V2_PREFIX: &[u8] = b"k8s:enc:kms:v2:";
-
-/// Kind of encryption provider.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ProviderKind {
-    /// Plaintext.
-    Identity,
-    /// AES-CBC with PKCS#7.
-    AesCbc,
-    /// AES-GCM.
-    AesGcm,
-    /// XSalsa20-Poly1305.
-    Secretbox,
-    /// KMS v1 or v2 envelope encryption.
-    Kms,
-}
-
-impl ProviderKind {
-    /// `identity`, `aescbc`, `aesgcm`, `secretbox` or `kms`, as in the config file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Identity => "identity",
-            Self::AesCbc => "aescbc",
-            Self::AesGcm => "aesgcm",
-            Self::Secretbox => "secretbox",
-            Self::Kms => "kms",
-        }
-    }
-}
 
 /// What encrypts a value.
 #[derive(Clone, Debug, PartialEq, Eq)]
