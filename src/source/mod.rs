@@ -140,9 +140,18 @@ pub enum SourceError {
         /// Which thread.
         what: &'static str,
     },
-    /// Options that do not fit together.
+    /// Options that do not fit together (what to change).
     #[error("{0}")]
-    Options(String),
+    Options(&'static str),
+    /// etcd cancelled the history watch (its reason, as etcd states it).
+    #[error("etcd cancelled the history watch: {reason}")]
+    WatchCancelled {
+        /// `WatchResponse.cancel_reason`.
+        reason: String,
+    },
+    /// The history watch ended before it reached the pinned revision.
+    #[error("the history watch ended early")]
+    WatchEnded,
     /// The consumer of the pages went away (output closed).
     #[error("the scan was stopped")]
     Stopped,

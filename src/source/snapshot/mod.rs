@@ -19,8 +19,10 @@
 )]
 
 mod element;
+mod error;
 mod file;
 mod free;
+mod integrity;
 mod latest;
 mod opened;
 pub mod page;
@@ -31,9 +33,7 @@ mod tests;
 
 use std::fs::File;
 use std::ops::ControlFlow;
-use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
+use std::path::Path;
 
 use self::file::{BucketRoot, Pager, Walk};
 use self::page::{MAX_PAGE_SIZE, META_SIZE, MIN_PAGE_SIZE, Meta, MetaCheck, PAGE_HEADER_SIZE};
@@ -44,211 +44,12 @@ use self::revision::{
 };
 use crate::source::RawKv;
 
+pub use self::error::SnapshotError;
+use self::integrity::TRAILER_LEN;
+pub use self::integrity::{HashCheck, Integrity, Sha256Hash, diagnose};
 pub use self::latest::KeyIndex;
 pub use self::opened::SnapshotSource;
 pub use self::page::{At, parse_page};
-
-/// Length of the sha256 trailer `etcdctl snapshot save` appends.
-const TRAILER_LEN: u64 = 32;
-
-/// Why a snapshot cannot be read. Messages carry page numbers, offsets and lengths, never data.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum SnapshotError {
-    /// The file cannot be opened (missing, unreadable, a directory).
-    #[error("cannot open snapshot file {path}")]
-    Open {
-        /// The path given.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The file has no bytes.
-    #[error("the snapshot file is empty")]
-    Empty,
-    /// The file is shorter than one meta page.
-    #[error("the snapshot file is too small to be a bbolt database ({len} bytes)")]
-    TooSmall {
-        /// File length.
-        len: u64,
-    },
-    /// Neither meta page has bbolt's magic number and format version 2.
-    #[error("not a bbolt database: neither meta page has bbolt's magic number and version 2")]
-    NotBolt,
-    /// Both meta pages look like bbolt's but fail their checksum.
-    #[error("the bbolt database is damaged: both meta pages fail their checksum")]
-    MetaChecksum,
-    /// A bbolt file without etcd's `key` bucket.
-    #[error("not an etcd backend: the bbolt file has no `key` bucket")]
-    NotEtcd,
-    /// A page breaks bbolt's layout.
-    #[error("snapshot page {at} is corrupt: {what}")]
-    Corrupt {
-        /// The page where the problem was found (the page holding a bad pointer), and its
-        /// offset in the file.
-        at: At,
-        /// What is wrong.
-        what: &'static str,
-    },
-    /// A pointer leads past the database's last page.
-    #[error(
-        "snapshot page {at} is corrupt: {what} points past the end of the file (page {target} of {count})"
-    )]
-    PageOutOfRange {
-        /// The page holding the pointer (0 or 1 for a meta page), and its offset.
-        at: At,
-        /// Which pointer.
-        what: &'static str,
-        /// Where it points.
-        target: u64,
-        /// Pages in the database (the meta's high-water mark).
-        count: u64,
-    },
-    /// The file is shorter than its meta page says.
-    #[error("the snapshot file is truncated: its database needs {need} bytes but has {len}")]
-    Truncated {
-        /// Bytes of database present (the file minus a sha256 trailer).
-        len: u64,
-        /// Bytes the meta's high-water mark needs.
-        need: u64,
-    },
-    /// An entry of the `key` or `meta` bucket is not what etcd writes.
-    #[error("snapshot page {at} holds a bad etcd record: {what}")]
-    KeyValue {
-        /// The page holding the record, and its offset.
-        at: At,
-        /// What is wrong.
-        what: &'static str,
-    },
-    /// The requested revision was compacted away in this file.
-    #[error(
-        "etcd revision {requested} has been compacted in this snapshot (compacted at {compacted}); use --rev {compacted} or later"
-    )]
-    Compacted {
-        /// The revision asked for.
-        requested: i64,
-        /// The file's compaction revision.
-        compacted: i64,
-    },
-    /// The requested revision is newer than anything in the file.
-    #[error(
-        "etcd revision {requested} is newer than this snapshot (its newest revision is {newest})"
-    )]
-    FutureRevision {
-        /// The revision asked for.
-        requested: i64,
-        /// The file's newest revision.
-        newest: i64,
-    },
-    /// The sha256 trailer `etcdctl snapshot save` wrote does not match the database bytes: the
-    /// file was damaged or altered after it was saved. `etcdutl snapshot restore` refuses such a
-    /// file too (unless `--skip-hash-check`).
-    #[error(
-        "snapshot file {path} fails its sha256 check: the trailer says {expected}, the data hashes to {actual}; it was damaged or altered after it was saved"
-    )]
-    HashMismatch {
-        /// The file.
-        path: PathBuf,
-        /// The trailer (the hash of the database when it was saved).
-        expected: Sha256Hash,
-        /// The hash of the database bytes now.
-        actual: Sha256Hash,
-        /// Reading the file failed too (found before the hash was checked).
-        #[source]
-        also: Option<Box<SnapshotError>>,
-    },
-    /// The receiver of the pages went away.
-    #[error("the scan was stopped")]
-    Stopped,
-    /// A read failed.
-    #[error("reading snapshot file {path} at offset {offset}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Where.
-        offset: u64,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-/// A sha256 hash; displayed as lowercase hex.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Sha256Hash(pub [u8; 32]);
-
-impl std::fmt::Display for Sha256Hash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        self.0.iter().try_for_each(|b| write!(f, "{b:02x}"))
-    }
-}
-
-impl std::fmt::Debug for Sha256Hash {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Sha256Hash({self})")
-    }
-}
-
-/// What to do when the sha256 trailer does not match ([`Snapshot::check_integrity`]).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum HashCheck {
-    /// A mismatch is [`SnapshotError::HashMismatch`] (as `etcdutl snapshot restore`).
-    #[default]
-    Enforce,
-    /// A mismatch is reported ([`Integrity::Mismatch`]) and the file is read anyway
-    /// (`etcdutl snapshot restore --skip-hash-check`).
-    Skip,
-}
-
-/// Whether the file carries `etcdctl snapshot save`'s sha256 trailer, and whether it matches.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Integrity {
-    /// The trailer matches the database bytes.
-    Ok,
-    /// The trailer does not match: the file was altered or damaged after it was saved.
-    Mismatch {
-        /// The trailer.
-        expected: Sha256Hash,
-        /// The hash of the database bytes.
-        actual: Sha256Hash,
-    },
-    /// No trailer: a member's `snap/db` (or a trailer-stripped copy).
-    Absent,
-    /// There is a trailer, not checked yet ([`Snapshot::open_unverified`]).
-    Unverified,
-}
-
-impl Integrity {
-    /// For the report's source block.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Ok => "sha256 ok",
-            Self::Mismatch { .. } => "sha256 mismatch",
-            Self::Absent => "absent (member db)",
-            Self::Unverified => "sha256 not verified",
-        }
-    }
-
-    /// What a report must tell its reader about a file read with this integrity: a mismatch
-    /// that was read anyway ([`HashCheck::Skip`]), or a file with no trailer to verify.
-    pub fn warning(&self) -> Option<String> {
-        match self {
-            Self::Ok => None,
-            Self::Mismatch { expected, actual } => Some(format!(
-                "sha256 mismatch (trailer {expected}, data {actual}): the file was damaged or \
-                 altered after it was saved and was read anyway without the hash check; \
-                 records may be wrong or missing"
-            )),
-            Self::Absent => Some(
-                "no sha256 trailer (a member's db, or a copy without it): the file's integrity \
-                 cannot be verified; damage inside it may go unnoticed"
-                    .to_owned(),
-            ),
-            Self::Unverified => Some("the sha256 trailer was not verified".to_owned()),
-        }
-    }
-}
 
 /// What [`Snapshot::open`] learned about the file.
 #[derive(Clone, Debug)]
@@ -367,67 +168,6 @@ fn choose_meta(file: &File, path: &Path, len: u64) -> Result<(Meta, u64, u32), S
     Ok((meta, page, meta.page_size))
 }
 
-/// sha256 of the first `db_len` bytes against the 32 bytes after them, streaming.
-fn check_trailer(file: &File, path: &Path, db_len: u64) -> Result<Integrity, SnapshotError> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut offset = 0u64;
-    while offset < db_len {
-        let n = usize::try_from(db_len.saturating_sub(offset)).unwrap_or(usize::MAX).min(buf.len());
-        let chunk = buf.get_mut(..n).unwrap_or_default();
-        std::os::unix::fs::FileExt::read_exact_at(file, chunk, offset)
-            .map_err(|source| SnapshotError::Read { path: path.to_owned(), offset, source })?;
-        hasher.update(&*chunk);
-        offset = offset.saturating_add(n as u64);
-    }
-    let mut trailer = [0u8; 32];
-    std::os::unix::fs::FileExt::read_exact_at(file, &mut trailer, db_len)
-        .map_err(|source| SnapshotError::Read { path: path.to_owned(), offset: db_len, source })?;
-    let actual = Sha256Hash(hasher.finalize().into());
-    Ok(if actual.0 == trailer {
-        Integrity::Ok
-    } else {
-        Integrity::Mismatch { expected: Sha256Hash(trailer), actual }
-    })
-}
-
-/// What to report when [`Snapshot::open_unverified`] failed with `error`: a file whose layout
-/// is damaged and whose sha256 trailer does not match either is
-/// [`SnapshotError::HashMismatch`] (the damage is the cause; `error` is kept as its source),
-/// unless `check` skips the hash. Any other error, or a file without a trailer-shaped length (a
-/// bbolt database is whole pages of at least 1 KiB; `etcdctl snapshot save` appends 32
-/// bytes), is returned as it is.
-pub fn diagnose(path: &Path, error: SnapshotError, check: HashCheck) -> SnapshotError {
-    let damaged = matches!(
-        error,
-        SnapshotError::Corrupt { .. }
-            | SnapshotError::PageOutOfRange { .. }
-            | SnapshotError::KeyValue { .. }
-            | SnapshotError::NotEtcd
-            | SnapshotError::MetaChecksum
-            | SnapshotError::Truncated { .. }
-    );
-    if !damaged || check == HashCheck::Skip {
-        return error;
-    }
-    let Ok(file) = File::open(path) else { return error };
-    let Ok(len) = file.metadata().map(|m| m.len()) else { return error };
-    let min = u64::from(MIN_PAGE_SIZE);
-    let db_len = match len.checked_sub(TRAILER_LEN) {
-        Some(d) if d >= min && d.checked_rem(min) == Some(0) => d,
-        _ => return error,
-    };
-    match check_trailer(&file, path, db_len) {
-        Ok(Integrity::Mismatch { expected, actual }) => SnapshotError::HashMismatch {
-            path: path.to_owned(),
-            expected,
-            actual,
-            also: Some(Box::new(error)),
-        },
-        _ => error,
-    }
-}
-
 impl Snapshot {
     /// Opens `path` read-only (never writes, never locks), validates both metas and picks one as
     /// bbolt does, verifies the sha256 trailer when `len % page_size == 32` (a mismatch is
@@ -442,35 +182,6 @@ impl Snapshot {
     /// [`Snapshot::open_with`] [`HashCheck::Enforce`]: a sha256 mismatch is an error.
     pub fn open(path: &Path) -> Result<Self, SnapshotError> {
         Self::open_with(path, HashCheck::Enforce)
-    }
-
-    /// [`Snapshot::verify_integrity`], with a mismatch as [`SnapshotError::HashMismatch`]
-    /// unless `check` is [`HashCheck::Skip`].
-    pub fn check_integrity(&self, check: HashCheck) -> Result<Integrity, SnapshotError> {
-        match self.verify_integrity()? {
-            Integrity::Mismatch { expected, actual } if check == HashCheck::Enforce => {
-                Err(SnapshotError::HashMismatch {
-                    path: self.pager.path.clone(),
-                    expected,
-                    actual,
-                    also: None,
-                })
-            }
-            known => Ok(known),
-        }
-    }
-
-    /// Checks the sha256 trailer (about 1.5 GB/s on one core), so that a caller can do it on
-    /// another thread while the scan runs, and reports what it found (a mismatch is not an
-    /// error here). [`Integrity::Absent`] when there is none.
-    pub fn verify_integrity(&self) -> Result<Integrity, SnapshotError> {
-        match self.info.integrity {
-            Integrity::Unverified => {
-                let db_len = self.info.file_size.saturating_sub(TRAILER_LEN);
-                check_trailer(&self.pager.file, &self.pager.path, db_len)
-            }
-            known => Ok(known),
-        }
     }
 
     /// [`Snapshot::open`] without the sha256 check: a trailer is reported
