@@ -12,7 +12,14 @@ use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
 use serde_json::Value;
 
-use super::*;
+use super::{DiffError, InputFormat, Record, Side};
+
+/// Records per message between a reader thread and the join.
+const BATCH: usize = 512;
+/// Messages in flight per input (so at most `BATCH * CHANNEL` records are buffered).
+const CHANNEL: usize = 8;
+/// At most this much of the first line is read to tell a document from JSON lines.
+const SNIFF: u64 = 1 << 20;
 
 enum Msg {
     Header { source: Option<Value>, encryption_config: Option<Value> },
@@ -153,26 +160,29 @@ impl Stream {
             if let Some(rec) = self.batch.next() {
                 self.count += 1;
                 if let Some(last) = &mut self.last_key {
-                    match rec.key.as_str().cmp(last.as_str()) {
-                        Ordering::Greater => last.clone_from(&rec.key),
+                    match (*rec.key).cmp(last.as_str()) {
+                        Ordering::Greater => {
+                            last.clear();
+                            last.push_str(&rec.key);
+                        }
                         Ordering::Equal => {
                             return Err(DiffError::DuplicateKey {
                                 path: self.path.clone(),
                                 index: self.count,
-                                key: rec.key,
+                                key: rec.key.into_owned(),
                             });
                         }
                         Ordering::Less => {
                             return Err(DiffError::OutOfOrder {
                                 path: self.path.clone(),
                                 index: self.count,
-                                key: rec.key,
+                                key: rec.key.into_owned(),
                                 previous: last.clone(),
                             });
                         }
                     }
                 } else {
-                    self.last_key = Some(rec.key.clone());
+                    self.last_key = Some(rec.key.to_string());
                 }
                 return Ok(Some(rec));
             }
@@ -354,6 +364,3 @@ fn read_lines(
     }
     keys.ok_or_else(|| DiffError::MissingSummary { path: path.to_owned() })
 }
-
-// ---------------------------------------------------------------------------------------------
-// Classification.

@@ -5,7 +5,20 @@ use std::io::{self, Write};
 use serde::Serialize;
 use serde_json::Value;
 
-use super::*;
+use super::{Change, ChangeKind, Delta, DiffSummary, Fields, Side};
+
+/// Table rows shown without `--all`.
+pub const DEFAULT_ROWS: usize = 50;
+
+/// A diff output format. Changes arrive in key order.
+pub trait DiffSink {
+    /// Once, before the first change.
+    fn begin(&mut self, old: &Side, new: &Side) -> io::Result<()>;
+    /// Every listed change.
+    fn change(&mut self, change: &Change<'_>) -> io::Result<()>;
+    /// Once, when both reports were read to the end.
+    fn finish(&mut self, summary: &DiffSummary) -> io::Result<()>;
+}
 
 fn to_io(e: serde_json::Error) -> io::Error {
     io::Error::other(e.to_string())
