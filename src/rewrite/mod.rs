@@ -7,11 +7,15 @@
 //! at a new revision and re-judged) → [`report`].
 
 pub mod api;
+pub mod counts;
 pub mod engine;
 pub mod journal;
+pub mod outcome;
 pub mod pace;
 pub mod plan;
+mod rejudge;
 pub mod report;
+pub mod stop;
 pub mod verify;
 
 pub use engine::{Counts, Done, Outcome};
