@@ -1,8 +1,9 @@
 //! The writes: every target gets the no-op apply, at most `--concurrency` in flight and `--qps`
 //! started per second. A conflict is never overwritten: the key is re-read from etcd and
-//! re-judged (someone else already rewrote it; it was deleted; it was recreated and is stale
-//! again, so apply with its new uid and resourceVersion). 429 and 5xx are retried with bounded
-//! backoff. 401/403 stop the whole run: without credentials nothing else will succeed.
+//! re-judged (`rejudge`: someone else already rewrote it; it was deleted; it was recreated and is
+//! stale again, so apply with its new uid and resourceVersion). 429 and 5xx are retried with
+//! bounded backoff ([`pace`]). 401/403 stop the whole run: without credentials nothing else
+//! will succeed.
 
 use std::sync::Arc;
 use std::sync::Mutex;

@@ -2,9 +2,10 @@
 //! moved. atrest never writes etcd; kube-apiserver re-encrypts and re-encodes on write.
 //!
 //! [`plan`] (the stale records of one pinned scan) → [`api`] (kube client, discovery, the no-op
-//! server-side apply of the StorageVersionMigration controller) → [`engine`] (concurrency, qps,
-//! retries, conflicts re-judged from etcd, [`journal`]) → [`verify`] (every touched key re-read
-//! at a new revision and re-judged) → [`report`].
+//! server-side apply of the StorageVersionMigration controller) → [`engine`] (the worker loop:
+//! concurrency, [`pace`] for qps and backoff, conflicts re-judged from etcd, [`stop`] on Ctrl-C or
+//! 401/403, each [`outcome`] into the [`journal`] and the [`counts`]) → [`verify`] (every touched
+//! key re-read at a new revision and re-judged) → [`report`].
 
 pub mod api;
 pub mod counts;
