@@ -4,20 +4,30 @@ use super::read::sniff;
 use super::*;
 
 fn rec(key: &str, provider: &str, key_name: Option<&str>, status: Status) -> Record {
+    let text = |s: &str| Some(s.to_owned().into());
     Record {
-        key: key.to_owned(),
+        key: key.to_owned().into(),
+        key_base64: None,
         mod_revision: 5,
-        group: String::new(),
-        resource: "secrets".to_owned(),
+        create_revision: 0,
+        version: 0,
+        lease: 0,
+        group: "".into(),
+        resource: "secrets".into(),
+        namespace: None,
+        name: None,
         encryption: Encryption {
-            provider: Some(provider.to_owned()),
-            key_name: key_name.map(str::to_owned),
+            provider: text(provider),
+            key_name: key_name.and_then(text),
             ..Encryption::default()
         },
-        encoding: Some("protobuf".to_owned()),
-        api_version: Some("v1".to_owned()),
-        kind: Some("Secret".to_owned()),
+        encoding: text("protobuf"),
+        api_version: text("v1"),
+        kind: text("Secret"),
+        uid: None,
+        expected_api_version: None,
         status,
+        reasons: Vec::new().into(),
     }
 }
 

@@ -1,7 +1,15 @@
 //! The `atrest/v1` JSON contract (shared/docs/cli-contract.md) as serde types, and nothing else.
 //! Field names and shapes here are what scripts rely on: change them only with the contract.
+//!
+//! Records are also read back (`atrest diff`), so [`Record`] and [`Encryption`] deserialize too:
+//! their text is `Cow` so that a record read from a stream owns its strings while one written by a
+//! scan still borrows them, and every field a diff does not need defaults when absent.
 
-use serde::Serialize;
+use std::borrow::Cow;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::verdict::Status;
 
 /// `source` of the document.
 #[derive(Clone, Debug, Serialize)]
@@ -64,25 +72,25 @@ pub struct EncryptionConfig<'a> {
 }
 
 /// `encryption` of a record.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Encryption<'a> {
     /// "aescbc" | "aesgcm" | "secretbox" | "kms" | "identity"; null when no known provider.
-    pub provider: Option<&'a str>,
+    pub provider: Option<Cow<'a, str>>,
     /// "v1" | "v2" for kms.
-    pub kms_api_version: Option<&'a str>,
+    pub kms_api_version: Option<Cow<'a, str>>,
     /// Key name, or the KMS provider name.
-    pub key_name: Option<&'a str>,
+    pub key_name: Option<Cow<'a, str>>,
     /// KMS v2 keyID.
-    pub key_id: Option<&'a str>,
+    pub key_id: Option<Cow<'a, str>>,
 }
 
 /// One object record.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Record<'a> {
     /// The etcd key (lossy UTF-8).
-    pub key: &'a str,
+    pub key: Cow<'a, str>,
     /// The exact key bytes, base64 (standard), only when the key is not UTF-8: two such keys
     /// can share one lossy `key`.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -90,35 +98,48 @@ pub struct Record<'a> {
     /// etcd mod_revision.
     pub mod_revision: i64,
     /// etcd create_revision.
+    #[serde(default)]
     pub create_revision: i64,
     /// etcd version.
+    #[serde(default)]
     pub version: i64,
     /// etcd lease.
+    #[serde(default)]
     pub lease: i64,
     /// API group, "" for core.
-    pub group: &'a str,
+    #[serde(default)]
+    pub group: Cow<'a, str>,
     /// Resource (plural).
-    pub resource: &'a str,
+    #[serde(default)]
+    pub resource: Cow<'a, str>,
     /// Namespace from the key.
-    pub namespace: Option<&'a str>,
+    pub namespace: Option<Cow<'a, str>>,
     /// Name from the key.
-    pub name: Option<&'a str>,
+    pub name: Option<Cow<'a, str>>,
     /// Envelope.
+    #[serde(default)]
     pub encryption: Encryption<'a>,
     /// Payload encoding.
-    pub encoding: Option<&'a str>,
+    pub encoding: Option<Cow<'a, str>>,
     /// Stored apiVersion.
-    pub api_version: Option<&'a str>,
+    pub api_version: Option<Cow<'a, str>>,
     /// Stored kind.
-    pub kind: Option<&'a str>,
+    pub kind: Option<Cow<'a, str>>,
     /// metadata.uid.
-    pub uid: Option<&'a str>,
+    pub uid: Option<Cow<'a, str>>,
     /// The storage version it should have.
-    pub expected_api_version: Option<&'a str>,
+    pub expected_api_version: Option<Cow<'a, str>>,
     /// current | stale | unreadable | skipped.
-    pub status: &'a str,
+    #[serde(serialize_with = "status_str")]
+    pub status: Status,
     /// Why.
-    pub reasons: &'a [String],
+    #[serde(default)]
+    pub reasons: Cow<'a, [String]>,
+}
+
+// `Status` has no `Serialize` of its own (crate::verdict); the contract spells it `as_str`.
+fn status_str<S: Serializer>(status: &Status, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(status.as_str())
 }
 
 /// One `byResource` row.

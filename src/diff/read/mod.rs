@@ -1,24 +1,44 @@
 //! Reading reports: format sniffing, one reader thread per input, streamed in key order.
+//!
+//! `document` parses `-o json` with a streaming visitor, `lines` parses `-o jsonl`; both send
+//! batches to a [`Stream`], which checks key order and the summary count as the join pulls.
+
+mod document;
+mod lines;
 
 use std::cmp::Ordering;
-use std::fmt;
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, sync_channel};
 use std::thread::JoinHandle;
 
 use serde::Deserialize;
-use serde::de::{self, DeserializeSeed, Deserializer as _, IgnoredAny, MapAccess, SeqAccess};
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
-use super::*;
+use super::{DiffError, InputFormat, Record, Side};
+
+/// Records per message between a reader thread and the join.
+const BATCH: usize = 512;
+/// Messages in flight per input (so at most `BATCH * CHANNEL` records are buffered).
+const CHANNEL: usize = 8;
+/// At most this much of the first line is read to tell a document from JSON lines.
+const SNIFF: u64 = 1 << 20;
 
 enum Msg {
     Header { source: Option<Value>, encryption_config: Option<Value> },
     Records(Vec<Record>),
     End { keys: u64 },
     Failed(DiffError),
+}
+
+/// The reader thread stops when the join has gone away.
+const STOPPED: &str = "diff stopped";
+
+#[derive(Deserialize)]
+struct SummaryKeys {
+    keys: u64,
 }
 
 /// What the first non-blank line says: a complete JSON object is a jsonl record or summary
@@ -78,8 +98,8 @@ impl Stream {
             .name("atrest-diff-read".into())
             .spawn(move || {
                 let result = match format {
-                    InputFormat::Json => read_document(reader, &owned, &tx),
-                    InputFormat::Jsonl => read_lines(reader, &owned, &tx),
+                    InputFormat::Json => document::read(reader, &owned, &tx),
+                    InputFormat::Jsonl => lines::read(reader, &owned, &tx),
                 };
                 // The receiver may be gone (the diff stopped early): nothing left to tell.
                 let _ = tx.send(match result {
@@ -153,26 +173,29 @@ impl Stream {
             if let Some(rec) = self.batch.next() {
                 self.count += 1;
                 if let Some(last) = &mut self.last_key {
-                    match rec.key.as_str().cmp(last.as_str()) {
-                        Ordering::Greater => last.clone_from(&rec.key),
+                    match (*rec.key).cmp(last.as_str()) {
+                        Ordering::Greater => {
+                            last.clear();
+                            last.push_str(&rec.key);
+                        }
                         Ordering::Equal => {
                             return Err(DiffError::DuplicateKey {
                                 path: self.path.clone(),
                                 index: self.count,
-                                key: rec.key,
+                                key: rec.key.into_owned(),
                             });
                         }
                         Ordering::Less => {
                             return Err(DiffError::OutOfOrder {
                                 path: self.path.clone(),
                                 index: self.count,
-                                key: rec.key,
+                                key: rec.key.into_owned(),
                                 previous: last.clone(),
                             });
                         }
                     }
                 } else {
-                    self.last_key = Some(rec.key.clone());
+                    self.last_key = Some(rec.key.to_string());
                 }
                 return Ok(Some(rec));
             }
@@ -193,167 +216,3 @@ impl Drop for Stream {
         }
     }
 }
-
-/// The reader thread stops when the join has gone away.
-const STOPPED: &str = "diff stopped";
-
-fn send<E: de::Error>(tx: &SyncSender<Msg>, msg: Msg) -> Result<(), E> {
-    tx.send(msg).map_err(|_| E::custom(STOPPED))
-}
-
-fn read_document(reader: impl Read, path: &Path, tx: &SyncSender<Msg>) -> Result<u64, DiffError> {
-    let doc = |source| DiffError::Document { path: path.to_owned(), source };
-    let mut de = serde_json::Deserializer::from_reader(reader);
-    let keys = (&mut de).deserialize_map(DocumentVisitor { tx }).map_err(doc)?;
-    de.end().map_err(doc)?;
-    Ok(keys)
-}
-
-/// The document: header fields, then `objects` streamed element by element, then `summary`.
-struct DocumentVisitor<'a> {
-    tx: &'a SyncSender<Msg>,
-}
-
-#[derive(Deserialize)]
-struct SummaryKeys {
-    keys: u64,
-}
-
-impl<'de> de::Visitor<'de> for DocumentVisitor<'_> {
-    type Value = u64;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an atrest/v1 scan report object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
-        let (mut source, mut encryption_config) = (None, None);
-        let (mut objects, mut keys) = (false, None);
-        while let Some(name) = map.next_key::<String>()? {
-            match name.as_str() {
-                "apiVersion" => {
-                    let v: String = map.next_value()?;
-                    if v != "atrest/v1" {
-                        return Err(de::Error::custom(format!(
-                            "apiVersion {v:?}, expected \"atrest/v1\""
-                        )));
-                    }
-                }
-                "kind" => {
-                    let v: String = map.next_value()?;
-                    return Err(de::Error::custom(format!(
-                        "kind {v:?}: expected a scan report (`atrest scan -o json`)"
-                    )));
-                }
-                "source" => source = Some(map.next_value()?),
-                "encryptionConfig" => encryption_config = map.next_value()?,
-                "objects" => {
-                    let header = Msg::Header {
-                        source: source.take(),
-                        encryption_config: encryption_config.take(),
-                    };
-                    send(self.tx, header)?;
-                    map.next_value_seed(ObjectsSeed { tx: self.tx })?;
-                    objects = true;
-                }
-                "summary" => keys = Some(map.next_value::<SummaryKeys>()?.keys),
-                _ => {
-                    map.next_value::<IgnoredAny>()?;
-                }
-            }
-        }
-        if !objects {
-            return Err(de::Error::custom("no \"objects\" array"));
-        }
-        keys.ok_or_else(|| de::Error::custom("no \"summary\": the report is truncated"))
-    }
-}
-
-/// `objects`: each element deserialized on its own and sent on in batches.
-struct ObjectsSeed<'a> {
-    tx: &'a SyncSender<Msg>,
-}
-
-impl<'de> DeserializeSeed<'de> for ObjectsSeed<'_> {
-    type Value = ();
-
-    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
-        d.deserialize_seq(self)
-    }
-}
-
-impl<'de> de::Visitor<'de> for ObjectsSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an array of records")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(rec) = seq.next_element::<Record>()? {
-            batch.push(rec);
-            if batch.len() == BATCH {
-                send(
-                    self.tx,
-                    Msg::Records(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))),
-                )?;
-            }
-        }
-        if !batch.is_empty() {
-            send(self.tx, Msg::Records(batch))?;
-        }
-        Ok(())
-    }
-}
-
-#[derive(Deserialize)]
-struct SummaryLine {
-    summary: SummaryKeys,
-}
-
-fn read_lines(
-    mut reader: impl BufRead,
-    path: &Path,
-    tx: &SyncSender<Msg>,
-) -> Result<u64, DiffError> {
-    let stopped = || DiffError::Thread { path: path.to_owned(), source: io::Error::other(STOPPED) };
-    let (mut line, mut number, mut keys) = (String::new(), 0u64, None);
-    let mut batch = Vec::with_capacity(BATCH);
-    loop {
-        line.clear();
-        let n = reader
-            .read_line(&mut line)
-            .map_err(|source| DiffError::Read { path: path.to_owned(), source })?;
-        if n == 0 {
-            break;
-        }
-        number += 1;
-        if line.trim_ascii().is_empty() {
-            continue;
-        }
-        if keys.is_some() {
-            return Err(DiffError::AfterSummary { path: path.to_owned(), line: number });
-        }
-        match serde_json::from_str::<Record>(&line) {
-            Ok(rec) => batch.push(rec),
-            Err(e) => match serde_json::from_str::<SummaryLine>(&line) {
-                Ok(s) => keys = Some(s.summary.keys),
-                Err(_) => {
-                    return Err(DiffError::Line { path: path.to_owned(), line: number, source: e });
-                }
-            },
-        }
-        if batch.len() == BATCH {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-            tx.send(Msg::Records(full)).map_err(|_| stopped())?;
-        }
-    }
-    if !batch.is_empty() {
-        tx.send(Msg::Records(batch)).map_err(|_| stopped())?;
-    }
-    keys.ok_or_else(|| DiffError::MissingSummary { path: path.to_owned() })
-}
-
-// ---------------------------------------------------------------------------------------------
-// Classification.
