@@ -309,7 +309,7 @@ fn raw(
     out: &mut dyn Write,
     kv: &RawKv,
     ins: &Inspection,
-    opened: Result<&OpenedValue, &String>,
+    opened: Result<&OpenedValue, &atrest::verdict::PlaintextError>,
     args: &InspectArgs,
 ) -> io::Result<()> {
     let secret = ins.resource == "secrets";

@@ -23,7 +23,7 @@ use crate::config::{EncryptionConfig, KmsApiVersion, Provider};
 use crate::envelope::{self, Encryption, ProviderKind, Transformer};
 use crate::reader::Reader;
 use crate::source::RawKv;
-use crate::verdict::{Judge, Record};
+use crate::verdict::{Judge, PlaintextError, Record};
 use hexdump::Region;
 use zeroize::Zeroizing;
 
@@ -175,14 +175,14 @@ impl Inspector<'_> {
         kv: &RawKv,
         revision: i64,
         lease_ttl: Option<i64>,
-    ) -> (Inspection, Result<OpenedValue, String>) {
+    ) -> (Inspection, Result<OpenedValue, PlaintextError>) {
         let rec: Record = self.judge.judge(kv.clone());
         let opened = self.open(kv, &rec);
         let (encryption, plaintext, stale, open_error) = match &opened {
             Ok(o) => {
                 (Some(o.encryption.clone()), Some(o.plaintext.as_slice()), o.stale.clone(), None)
             }
-            Err(e) => (rec.encryption.clone(), None, Vec::new(), Some(e.clone())),
+            Err(e) => (rec.encryption.clone(), None, Vec::new(), Some(e)),
         };
         let header_bytes = header_len(&kv.value, encryption.as_ref());
         let envelope = EnvelopeLayer {
@@ -204,7 +204,7 @@ impl Inspector<'_> {
             plaintext_bytes: plaintext.map(<[u8]>::len),
             stale: !stale.is_empty(),
             reasons: match &open_error {
-                Some(e) => vec![e.clone()],
+                Some(e) => vec![e.to_string()],
                 None => stale,
             },
         };
@@ -260,12 +260,10 @@ impl Inspector<'_> {
     }
 
     /// The plaintext, who read it and why that read is stale, or why it could not be read.
-    fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, String> {
+    fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, PlaintextError> {
         let t = match self.judge.config {
             Some(c) => Transformer::for_resource(c, &rec.info.group, &rec.info.resource),
-            None if envelope::is_enveloped(&kv.value) => {
-                return Err("encrypted, and no --encryption-config was given".to_owned());
-            }
+            None if envelope::is_enveloped(&kv.value) => return Err(PlaintextError::NoConfig),
             None => Transformer::Bare,
         };
         envelope::open_with_kms(&kv.value, &kv.key, t, self.judge.kms)
@@ -274,7 +272,7 @@ impl Inspector<'_> {
                 plaintext: Zeroizing::new(o.plaintext.to_vec()),
                 stale: o.stale,
             })
-            .map_err(|u| u.error.to_string())
+            .map_err(|u| PlaintextError::Envelope(u.error))
     }
 }
 
