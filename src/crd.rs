@@ -8,6 +8,23 @@ use serde::Deserialize;
 
 use crate::source::RawKv;
 
+/// Why a stored value is not a CRD. It never quotes the value: serde's own message may (`invalid
+/// type: string "…"`), so that error is not kept as a source, only its category and position.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CrdError {
+    /// The JSON does not decode into a CRD's shape.
+    #[error("not a CustomResourceDefinition ({category:?} at line {line}, column {column})")]
+    NotACrd {
+        /// Syntax, data (a missing or mistyped field), EOF or I/O.
+        category: serde_json::error::Category,
+        /// 1-based line of the failure.
+        line: usize,
+        /// 1-based column of the failure.
+        column: usize,
+    },
+}
+
 /// One CRD, as far as storage versions are concerned.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Crd {
@@ -71,14 +88,11 @@ struct RawStatus {
 impl Crd {
     /// Parses a stored CRD (the decrypted JSON value). The error says what is missing, never
     /// more of the value than field names.
-    pub fn parse(json: &[u8]) -> Result<Self, String> {
-        let raw: Raw = serde_json::from_slice(json).map_err(|e| {
-            format!(
-                "not a CustomResourceDefinition ({:?} at line {}, column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            )
+    pub fn parse(json: &[u8]) -> Result<Self, CrdError> {
+        let raw: Raw = serde_json::from_slice(json).map_err(|e| CrdError::NotACrd {
+            category: e.classify(),
+            line: e.line(),
+            column: e.column(),
         })?;
         let mut versions: Vec<String> = raw.spec.versions.iter().map(|v| v.name.clone()).collect();
         let mut storage: Vec<String> =
@@ -166,11 +180,17 @@ impl CrdIndex {
 impl CrdIndex {
     /// Reads the CRD values of a scan's pre-pass (`<prefix>apiextensions.k8s.io/
     /// customresourcedefinitions/`); `plaintext` opens one value as the scan would (the
-    /// caller's decryption: this module knows CRDs, not envelopes).
-    pub fn load(kvs: &[RawKv], plaintext: impl Fn(&RawKv) -> Result<Vec<u8>, String>) -> Self {
+    /// caller's decryption: this module knows CRDs, not envelopes). Why a value is unreadable is
+    /// kept as the error's text.
+    pub fn load<E: std::error::Error>(
+        kvs: &[RawKv],
+        plaintext: impl Fn(&RawKv) -> Result<Vec<u8>, E>,
+    ) -> Self {
         let mut index = Self::default();
         for kv in kvs {
-            let parsed = plaintext(kv).and_then(|p| Crd::parse(&p));
+            let parsed = plaintext(kv)
+                .map_err(|e| e.to_string())
+                .and_then(|p| Crd::parse(&p).map_err(|e| e.to_string()));
             match parsed {
                 Ok(crd) => index.insert(crd),
                 Err(why) => {
@@ -241,8 +261,12 @@ mod tests {
             Crd::parse(legacy.as_bytes()).unwrap().storage_version.as_deref(),
             Some("v1alpha1")
         );
-        let err = Crd::parse(br#"{"spec":{"secretValue":1}}"#).unwrap_err();
+        let err = Crd::parse(br#"{"spec":{"secretValue":1}}"#).unwrap_err().to_string();
         assert!(!err.contains("secretValue"), "{err}");
+        assert!(
+            err.starts_with("not a CustomResourceDefinition (Data at line 1, column "),
+            "{err}"
+        );
         assert!(Crd::parse(b"\x00\x01").is_err());
     }
 }

@@ -10,10 +10,30 @@ use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
 /// Why discovery could not be read.
+///
+/// The kube errors are kept typed, and their text is part of this error's own text (a scan
+/// prints it with `{}` as the reason there is no cross-check); they are deliberately not
+/// [`std::error::Error::source`] too, or a cause-chain printer (`{:#}`) would repeat it.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum DiscoveryError {
-    /// Reading or using the kubeconfig.
+    /// The kubeconfig could not be read, or names no usable context, cluster or user.
+    #[error("kubeconfig {path}: {error}")]
+    ReadKubeconfig {
+        /// The file, or `(default)` for kubectl's search.
+        path: String,
+        /// What kube said.
+        error: kube::config::KubeconfigError,
+    },
+    /// No client could be built from the kubeconfig (TLS, proxy or credentials setup).
+    #[error("kubeconfig {path}: {error}")]
+    Client {
+        /// The file, or `(default)` for kubectl's search.
+        path: String,
+        /// What kube said.
+        error: kube::Error,
+    },
+    /// Using the kubeconfig failed, told only as text (for a caller that has no kube error).
     #[error("kubeconfig {path}: {message}")]
     Kubeconfig {
         /// The file.
@@ -73,16 +93,13 @@ pub async fn client_config(
         ..Default::default()
     };
     let Some(path) = kubeconfig else {
-        return kube::Config::from_kubeconfig(&opts).await.map_err(|e| {
-            DiscoveryError::Kubeconfig { path: "(default)".into(), message: e.to_string() }
-        });
+        return kube::Config::from_kubeconfig(&opts)
+            .await
+            .map_err(|error| DiscoveryError::ReadKubeconfig { path: "(default)".into(), error });
     };
-    let kc_err = |e: &dyn std::fmt::Display| DiscoveryError::Kubeconfig {
-        path: path.display().to_string(),
-        message: e.to_string(),
-    };
-    let kc = kube::config::Kubeconfig::read_from(path).map_err(|e| kc_err(&e))?;
-    kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(|e| kc_err(&e))
+    let kc_err = |error| DiscoveryError::ReadKubeconfig { path: path.display().to_string(), error };
+    let kc = kube::config::Kubeconfig::read_from(path).map_err(kc_err)?;
+    kube::Config::from_custom_kubeconfig(kc, &opts).await.map_err(kc_err)
 }
 
 /// Reads discovery through the kubeconfig's current (or given) context.
@@ -91,9 +108,9 @@ pub async fn fetch(
     context: Option<&str>,
 ) -> Result<ServerDiscovery, DiscoveryError> {
     let config = client_config(Some(kubeconfig), context).await?;
-    let client = kube::Client::try_from(config).map_err(|e| DiscoveryError::Kubeconfig {
+    let client = kube::Client::try_from(config).map_err(|error| DiscoveryError::Client {
         path: kubeconfig.display().to_string(),
-        message: e.to_string(),
+        error,
     })?;
     read(&client).await
 }

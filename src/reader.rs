@@ -66,6 +66,11 @@ impl<'a> Reader<'a> {
         Ok(head)
     }
 
+    /// Skips the next `n` bytes (a fixed offset, a field not needed).
+    pub fn skip(&mut self, n: usize) -> Result<(), ReadError> {
+        self.take(n).map(|_| ())
+    }
+
     /// The next `N` bytes as an array.
     pub fn array<const N: usize>(&mut self) -> Result<[u8; N], ReadError> {
         let at = self.pos;
@@ -81,6 +86,11 @@ impl<'a> Reader<'a> {
     /// A little-endian u16.
     pub fn u16_le(&mut self) -> Result<u16, ReadError> {
         self.array().map(u16::from_le_bytes)
+    }
+
+    /// A big-endian u16.
+    pub fn u16_be(&mut self) -> Result<u16, ReadError> {
+        self.array().map(u16::from_be_bytes)
     }
 
     /// A little-endian u32.
@@ -132,6 +142,20 @@ mod tests {
         assert_eq!(r.u8(), Ok(0xff));
         assert!(r.is_empty());
         assert_eq!(r.take(0), Ok(&[][..]));
+    }
+
+    #[test]
+    fn big_endian_and_skips() {
+        let mut r = Reader::new(&[0x01, 0x02, 0, 0, 0, 0, 0, 0, 0, 0x2a, 9]);
+        assert_eq!(r.u16_be(), Ok(0x0102));
+        assert_eq!(r.u64_be(), Ok(42));
+        assert_eq!(r.skip(2), Err(ReadError::Short { at: 10, wanted: 2, left: 1 }));
+        assert_eq!(r.position(), 10, "a failed skip consumes nothing");
+        assert_eq!(r.skip(1), Ok(()));
+        assert!(r.is_empty());
+        assert_eq!(r.u16_be(), Err(ReadError::Short { at: 11, wanted: 2, left: 0 }));
+        let mut le = Reader::new(&[1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(le.u64_le(), Ok(1));
     }
 
     #[test]

@@ -11,9 +11,22 @@ use crate::origin::Origin;
 use std::fmt;
 
 use crate::envelope::kms::{KmsPlugin, NoKmsPlugin};
-use crate::envelope::{self, Encryption, KmsApiVersion, Transformer};
+use crate::envelope::{self, Encryption, EnvelopeError, KmsApiVersion, Transformer};
 use crate::keyspace::{self, KeyInfo};
 use crate::source::RawKv;
+
+/// Why a value's plaintext could not be had (`inspect`, and the CRDs and Nodes read before a
+/// scan).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlaintextError {
+    /// The value is enveloped and there is no configuration to open it with.
+    #[error("encrypted, and no --encryption-config was given")]
+    NoConfig,
+    /// The read path refused it.
+    #[error(transparent)]
+    Envelope(EnvelopeError),
+}
 
 /// The four outcomes; every key gets exactly one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Deserialize)]
@@ -199,18 +212,16 @@ impl Versions {
         kv: &RawKv,
         group: &str,
         resource: &str,
-    ) -> Result<Vec<u8>, String> {
+    ) -> Result<Vec<u8>, PlaintextError> {
         let transformer = match judge.config.and_then(|c| c.providers_for(group, resource)) {
             Some(chain) => Transformer::Chain(chain),
             None if judge.config.is_some() => Transformer::Bare,
-            None if envelope::is_enveloped(&kv.value) => {
-                return Err("encrypted, and no --encryption-config was given".to_owned());
-            }
+            None if envelope::is_enveloped(&kv.value) => return Err(PlaintextError::NoConfig),
             None => return Ok(kv.value.clone()),
         };
         envelope::open_with_kms(&kv.value, &kv.key, transformer, judge.kms)
             .map(|o| o.plaintext.to_vec())
-            .map_err(|u| u.error.to_string())
+            .map_err(|u| PlaintextError::Envelope(u.error))
     }
 
     fn judge_custom(&self, rec: &mut Record, stored: &str, crd: &Crd, shadows_builtin: bool) {
@@ -361,5 +372,20 @@ fn decode_into(plaintext: &[u8], rec: &mut Record) {
             rec.status = Status::Unreadable;
             rec.reasons.push(format!("cannot decode the payload: {e}"));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plaintext_errors_read_as_before() {
+        assert_eq!(
+            PlaintextError::NoConfig.to_string(),
+            "encrypted, and no --encryption-config was given"
+        );
+        let uncovered = || EnvelopeError::Uncovered { found: "aescbc key key1".to_owned() };
+        assert_eq!(PlaintextError::Envelope(uncovered()).to_string(), uncovered().to_string());
     }
 }

@@ -25,6 +25,7 @@ use zeroize::Zeroizing;
 use super::{DecryptError, aescbc, aesgcm, printable_name};
 use crate::config::KmsProvider;
 use crate::pb::kmsv2::EncryptedObject;
+use crate::reader::Reader;
 
 /// Limits from `ValidateEncryptedObject` (kmsv2/envelope.go).
 const KEY_ID_MAX: usize = 1024;
@@ -99,19 +100,18 @@ pub struct KmsV1Envelope<'a> {
 
 /// Splits the bytes after `k8s:enc:kms:v1:<name>:`.
 pub fn parse_v1(body: &[u8]) -> Result<KmsV1Envelope<'_>, DecryptError> {
-    let (len, rest) = body.split_first_chunk::<2>().ok_or(DecryptError::Truncated {
+    let mut r = Reader::new(body);
+    let dek_len = usize::from(r.u16_be().map_err(|_| DecryptError::Truncated {
         what: "KMS v1 DEK length",
         need: 2,
         have: body.len(),
+    })?);
+    let encrypted_dek = r.take(dek_len).map_err(|_| DecryptError::Truncated {
+        what: "KMS v1 encrypted DEK",
+        need: dek_len.saturating_add(2),
+        have: body.len(),
     })?;
-    let dek_len = usize::from(u16::from_be_bytes(*len));
-    let (encrypted_dek, ciphertext) =
-        rest.split_at_checked(dek_len).ok_or(DecryptError::Truncated {
-            what: "KMS v1 encrypted DEK",
-            need: dek_len.saturating_add(2),
-            have: body.len(),
-        })?;
-    Ok(KmsV1Envelope { encrypted_dek, ciphertext })
+    Ok(KmsV1Envelope { encrypted_dek, ciphertext: r.rest() })
 }
 
 /// Decrypts the inner data of a KMS v1 envelope with the plaintext DEK: AES-GCM first, then the
@@ -255,13 +255,14 @@ pub fn open_v2(
     match obj.source_type {
         DekSourceType::AesGcmKey => aesgcm::open(dek_source, data, etcd_key, WHAT),
         DekSourceType::HkdfSha256XnonceAesGcmSeed => {
-            let (info, rest) = data.split_at_checked(SEED_INFO).ok_or(DecryptError::Truncated {
+            let mut r = Reader::new(data);
+            let info = r.take(SEED_INFO).map_err(|_| DecryptError::Truncated {
                 what: WHAT,
                 need: SEED_INFO.saturating_add(aesgcm::NONCE).saturating_add(aesgcm::TAG),
                 have: data.len(),
             })?;
             let dek = derive_dek(dek_source, info)?;
-            aesgcm::open(dek.as_slice(), rest, etcd_key, WHAT)
+            aesgcm::open(dek.as_slice(), r.rest(), etcd_key, WHAT)
         }
     }
 }

@@ -17,14 +17,14 @@ pub struct Region {
 /// The dump of `bytes`; `regions` (sorted by start) are announced above the row they start in.
 /// Without regions the output is exactly `hexdump -C`'s.
 pub fn hexdump(bytes: &[u8], regions: &[Region]) -> String {
-    let mut out = String::with_capacity(bytes.len() * 4 + 64);
+    let mut out = String::with_capacity(bytes.len().saturating_mul(4).saturating_add(64));
     let mut next_region = regions.iter().peekable();
     let mut previous: Option<&[u8]> = None;
     let mut starred = false;
     for (row, chunk) in bytes.chunks(16).enumerate() {
-        let offset = row * 16;
+        let offset = row.saturating_mul(16);
         let mut announced = false;
-        while let Some(r) = next_region.next_if(|r| r.start < offset + 16) {
+        while let Some(r) = next_region.next_if(|r| r.start < offset.saturating_add(16)) {
             let _ = writeln!(out, "# {:08x}  {} ({} bytes)", r.start, r.label, r.len);
             announced = true;
         }

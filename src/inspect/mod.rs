@@ -2,6 +2,16 @@
 //! payload (encoding, storage version) → the whole object. The `hexdump -C` replacement.
 //!
 //! Secret values never leave here unredacted unless the caller asks ([`Reveal::Yes`]).
+//!
+//! The value is untrusted bytes: its layers are located with checked reads and checked or
+//! saturating offsets, never by indexing.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::arithmetic_side_effects
+)]
 
 pub mod hexdump;
 pub mod redact;
@@ -12,8 +22,9 @@ use serde::Serialize;
 use crate::codec::object::{Completeness, decode_object};
 use crate::config::{EncryptionConfig, KmsApiVersion, Provider};
 use crate::envelope::{self, Encryption, ProviderKind, Transformer};
+use crate::reader::Reader;
 use crate::source::RawKv;
-use crate::verdict::{Judge, Record};
+use crate::verdict::{Judge, PlaintextError, Record};
 use hexdump::Region;
 use zeroize::Zeroizing;
 
@@ -165,14 +176,14 @@ impl Inspector<'_> {
         kv: &RawKv,
         revision: i64,
         lease_ttl: Option<i64>,
-    ) -> (Inspection, Result<OpenedValue, String>) {
+    ) -> (Inspection, Result<OpenedValue, PlaintextError>) {
         let rec: Record = self.judge.judge(kv.clone());
         let opened = self.open(kv, &rec);
         let (encryption, plaintext, stale, open_error) = match &opened {
             Ok(o) => {
                 (Some(o.encryption.clone()), Some(o.plaintext.as_slice()), o.stale.clone(), None)
             }
-            Err(e) => (rec.encryption.clone(), None, Vec::new(), Some(e.clone())),
+            Err(e) => (rec.encryption.clone(), None, Vec::new(), Some(e)),
         };
         let header_bytes = header_len(&kv.value, encryption.as_ref());
         let envelope = EnvelopeLayer {
@@ -194,7 +205,7 @@ impl Inspector<'_> {
             plaintext_bytes: plaintext.map(<[u8]>::len),
             stale: !stale.is_empty(),
             reasons: match &open_error {
-                Some(e) => vec![e.clone()],
+                Some(e) => vec![e.to_string()],
                 None => stale,
             },
         };
@@ -250,12 +261,10 @@ impl Inspector<'_> {
     }
 
     /// The plaintext, who read it and why that read is stale, or why it could not be read.
-    fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, String> {
+    fn open(&self, kv: &RawKv, rec: &Record) -> Result<OpenedValue, PlaintextError> {
         let t = match self.judge.config {
             Some(c) => Transformer::for_resource(c, &rec.info.group, &rec.info.resource),
-            None if envelope::is_enveloped(&kv.value) => {
-                return Err("encrypted, and no --encryption-config was given".to_owned());
-            }
+            None if envelope::is_enveloped(&kv.value) => return Err(PlaintextError::NoConfig),
             None => Transformer::Bare,
         };
         envelope::open_with_kms(&kv.value, &kv.key, t, self.judge.kms)
@@ -264,7 +273,7 @@ impl Inspector<'_> {
                 plaintext: Zeroizing::new(o.plaintext.to_vec()),
                 stale: o.stale,
             })
-            .map_err(|u| u.error.to_string())
+            .map_err(|u| PlaintextError::Envelope(u.error))
     }
 }
 
@@ -340,7 +349,7 @@ pub fn value_regions(value: &[u8], ins: &Inspection) -> Vec<Region> {
     let mut out = Vec::new();
     let push = |out: &mut Vec<Region>, start: usize, len: usize, label: String| {
         if len > 0 && start < value.len() {
-            out.push(Region { start, len: len.min(value.len() - start), label });
+            out.push(Region { start, len: len.min(value.len().saturating_sub(start)), label });
         }
     };
     match (ins.envelope.provider, ins.envelope.kms_api_version) {
@@ -353,48 +362,53 @@ pub fn value_regions(value: &[u8], ins: &Inspection) -> Vec<Region> {
         &mut out,
         0,
         header,
-        format!("envelope prefix {:?}", String::from_utf8_lossy(&value[..header])),
+        format!(
+            "envelope prefix {:?}",
+            String::from_utf8_lossy(value.get(..header).unwrap_or(value))
+        ),
     );
     let (h, b) = (header, body);
+    // Offsets past the prefix; a region that would start beyond the value is not pushed.
+    let at = |n: usize| h.saturating_add(n);
     match (ins.envelope.provider, ins.envelope.kms_api_version) {
         (Some("aescbc"), _) => {
             push(&mut out, h, 16.min(b), "IV".into());
             push(
                 &mut out,
-                h + 16,
+                at(16),
                 b.saturating_sub(16),
                 "AES-CBC ciphertext (PKCS#7 padded)".into(),
             );
         }
         (Some("aesgcm"), _) => {
             push(&mut out, h, 12.min(b), "nonce".into());
-            push(&mut out, h + 12, b.saturating_sub(28), "AES-GCM ciphertext".into());
+            push(&mut out, at(12), b.saturating_sub(28), "AES-GCM ciphertext".into());
             push(
                 &mut out,
-                h + b.saturating_sub(16).max(12),
+                at(b.saturating_sub(16).max(12)),
                 16.min(b.saturating_sub(12)),
                 "GCM tag".into(),
             );
         }
         (Some("secretbox"), _) => {
             push(&mut out, h, 24.min(b), "nonce".into());
-            push(&mut out, h + 24, 16.min(b.saturating_sub(24)), "Poly1305 tag".into());
-            push(&mut out, h + 40, b.saturating_sub(40), "XSalsa20 ciphertext".into());
+            push(&mut out, at(24), 16.min(b.saturating_sub(24)), "Poly1305 tag".into());
+            push(&mut out, at(40), b.saturating_sub(40), "XSalsa20 ciphertext".into());
         }
         (Some("kms"), Some("v1")) => {
             let dek =
-                value.get(h..h + 2).map_or(0, |l| usize::from(u16::from_be_bytes([l[0], l[1]])));
+                value.get(h..).and_then(|v| Reader::new(v).u16_be().ok()).map_or(0, usize::from);
             push(&mut out, h, 2.min(b), "encrypted DEK length (u16 BE)".into());
             push(
                 &mut out,
-                h + 2,
+                at(2),
                 dek.min(b.saturating_sub(2)),
                 "encrypted DEK (from the KMS plugin)".into(),
             );
             push(
                 &mut out,
-                h + 2 + dek,
-                b.saturating_sub(2 + dek),
+                at(dek.saturating_add(2)),
+                b.saturating_sub(dek.saturating_add(2)),
                 "AES-GCM nonce || ciphertext || tag (or legacy CBC)".into(),
             );
         }
@@ -409,11 +423,11 @@ pub fn payload_regions(bytes: &[u8], offset: usize, ins: &Inspection) -> Vec<Reg
     let encoding = ins.payload.as_ref().and_then(|p| p.encoding);
     let n = bytes.len().saturating_sub(offset);
     match encoding {
-        Some("protobuf") if bytes[offset..].starts_with(b"k8s\0") => vec![
+        Some("protobuf") if bytes.get(offset..).is_some_and(|b| b.starts_with(b"k8s\0")) => vec![
             Region { start: offset, len: 4, label: "protobuf magic \"k8s\\0\"".into() },
             Region {
-                start: offset + 4,
-                len: n - 4,
+                start: offset.saturating_add(4),
+                len: n.saturating_sub(4),
                 label: "runtime.Unknown (typeMeta, raw object)".into(),
             },
         ],

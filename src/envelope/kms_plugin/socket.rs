@@ -79,14 +79,32 @@ pub(super) fn unary<T>(message: T) -> tonic::Request<T> {
     tonic::Request::new(message)
 }
 
+/// Why a KMS plugin endpoint names no socket.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndpointError {
+    /// Not a `unix:` URL.
+    #[error("only unix:// endpoints are supported")]
+    NotUnix,
+    /// `unix://host` and the like: nothing after the authority.
+    #[error("the endpoint has no socket path")]
+    NoPath,
+    /// A `%` not followed by two hex digits.
+    #[error("invalid %-escape in the endpoint path")]
+    BadEscape,
+    /// The decoded path is not UTF-8.
+    #[error("the endpoint path is not UTF-8")]
+    NotUtf8(#[source] std::string::FromUtf8Error),
+}
+
 /// The socket of a `unix://` endpoint, the way kube's `parseEndpoint` reads it: the URL path
 /// (authority dropped), and `/@name` for a Linux abstract socket.
-pub(super) fn socket_path(endpoint: &str) -> Result<String, String> {
+pub(super) fn socket_path(endpoint: &str) -> Result<String, EndpointError> {
     let rest = endpoint
         .get(..5)
         .filter(|s| s.eq_ignore_ascii_case("unix:"))
         .and_then(|_| endpoint.get(5..))
-        .ok_or_else(|| "only unix:// endpoints are supported".to_owned())?;
+        .ok_or(EndpointError::NotUnix)?;
     let rest = rest.split(['?', '#']).next().unwrap_or_default();
     let path = match rest.strip_prefix("//") {
         Some(authority_path) => {
@@ -96,12 +114,12 @@ pub(super) fn socket_path(endpoint: &str) -> Result<String, String> {
     };
     let path = percent_decode(path)?;
     if path.is_empty() {
-        return Err("the endpoint has no socket path".to_owned());
+        return Err(EndpointError::NoPath);
     }
     Ok(path.strip_prefix("/@").map_or_else(|| path.clone(), |name| format!("@{name}")))
 }
 
-pub(super) fn percent_decode(s: &str) -> Result<String, String> {
+pub(super) fn percent_decode(s: &str) -> Result<String, EndpointError> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0usize;
@@ -111,7 +129,7 @@ pub(super) fn percent_decode(s: &str) -> Result<String, String> {
                 .get(i.saturating_add(1)..i.saturating_add(3))
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or_else(|| "invalid %-escape in the endpoint path".to_owned())?;
+                .ok_or(EndpointError::BadEscape)?;
             out.push(hex);
             i = i.saturating_add(3);
         } else {
@@ -119,7 +137,7 @@ pub(super) fn percent_decode(s: &str) -> Result<String, String> {
             i = i.saturating_add(1);
         }
     }
-    String::from_utf8(out).map_err(|_| "the endpoint path is not UTF-8".to_owned())
+    String::from_utf8(out).map_err(EndpointError::NotUtf8)
 }
 
 pub(super) async fn dial(path: Arc<str>) -> std::io::Result<TokioIo<tokio::net::UnixStream>> {
@@ -165,10 +183,15 @@ mod tests {
         assert_eq!(socket_path("unix:/tmp/kms.sock").unwrap(), "/tmp/kms.sock");
         assert_eq!(socket_path("unix:///@kms").unwrap(), "@kms");
         assert_eq!(socket_path("unix:///tmp/a%20b.sock?x=1").unwrap(), "/tmp/a b.sock");
-        assert!(socket_path("unix://").is_err());
-        assert!(socket_path("unix://host").is_err());
-        assert!(socket_path("tcp://host:1").is_err());
-        assert!(socket_path("unix:///a%zz").is_err());
+        assert!(matches!(socket_path("unix://"), Err(EndpointError::NoPath)));
+        assert!(matches!(socket_path("unix://host"), Err(EndpointError::NoPath)));
+        assert!(matches!(socket_path("tcp://host:1"), Err(EndpointError::NotUnix)));
+        assert!(matches!(socket_path("unix:///a%zz"), Err(EndpointError::BadEscape)));
+        assert!(matches!(socket_path("unix:///a%ff"), Err(EndpointError::NotUtf8(_))));
+        assert_eq!(
+            socket_path("unix:///a%ff").unwrap_err().to_string(),
+            "the endpoint path is not UTF-8"
+        );
     }
 
     #[test]

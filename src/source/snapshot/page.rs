@@ -10,6 +10,7 @@
 use std::ops::ControlFlow;
 
 use super::SnapshotError;
+use crate::reader::Reader;
 
 /// `Page{id u64, flags u16, count u16, overflow u32}`.
 pub const PAGE_HEADER_SIZE: usize = 16;
@@ -45,19 +46,12 @@ pub const MIN_PAGE_SIZE: u32 = 1024;
 /// See [`MIN_PAGE_SIZE`].
 pub const MAX_PAGE_SIZE: u32 = 1 << 24;
 
-fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    let end = off.checked_add(2)?;
-    Some(u16::from_le_bytes(b.get(off..end)?.try_into().ok()?))
-}
-
-fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    let end = off.checked_add(4)?;
-    Some(u32::from_le_bytes(b.get(off..end)?.try_into().ok()?))
-}
-
-fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    let end = off.checked_add(8)?;
-    Some(u64::from_le_bytes(b.get(off..end)?.try_into().ok()?))
+/// A reader at the 16-byte header of element `i` (the elements follow the page header).
+fn element(bytes: &[u8], i: u16) -> Option<Reader<'_>> {
+    let off = usize::from(i).checked_mul(ELEMENT_SIZE)?.checked_add(PAGE_HEADER_SIZE)?;
+    let mut r = Reader::new(bytes);
+    r.skip(off).ok()?;
+    Some(r)
 }
 
 /// FNV-1a 64-bit, as Go's `hash/fnv.New64a`.
@@ -105,11 +99,12 @@ pub struct PageHeader {
 impl PageHeader {
     /// Reads the header at the start of `b`; `None` if `b` is shorter than 16 bytes.
     pub fn parse(b: &[u8]) -> Option<Self> {
+        let mut r = Reader::new(b);
         Some(Self {
-            id: u64_at(b, 0)?,
-            flags: u16_at(b, 8)?,
-            count: u16_at(b, 10)?,
-            overflow: u32_at(b, 12)?,
+            id: r.u64_le().ok()?,
+            flags: r.u16_le().ok()?,
+            count: r.u16_le().ok()?,
+            overflow: r.u32_le().ok()?,
         })
     }
 }
@@ -157,18 +152,19 @@ pub struct Meta {
 impl Meta {
     /// Reads a meta from `b`, which starts at the meta (page offset 16); `None` if too short.
     pub fn parse(b: &[u8]) -> Option<Self> {
-        let summed = b.get(..META_CHECKSUMMED)?;
+        let summed = Reader::new(b).take(META_CHECKSUMMED).ok()?;
+        let mut r = Reader::new(b);
         Some(Self {
-            magic: u32_at(b, 0)?,
-            version: u32_at(b, 4)?,
-            page_size: u32_at(b, 8)?,
-            flags: u32_at(b, 12)?,
-            root: u64_at(b, 16)?,
-            sequence: u64_at(b, 24)?,
-            freelist: u64_at(b, 32)?,
-            pgid: u64_at(b, 40)?,
-            txid: u64_at(b, 48)?,
-            checksum: u64_at(b, 56)?,
+            magic: r.u32_le().ok()?,
+            version: r.u32_le().ok()?,
+            page_size: r.u32_le().ok()?,
+            flags: r.u32_le().ok()?,
+            root: r.u64_le().ok()?,
+            sequence: r.u64_le().ok()?,
+            freelist: r.u64_le().ok()?,
+            pgid: r.u64_le().ok()?,
+            txid: r.u64_le().ok()?,
+            checksum: r.u64_le().ok()?,
             computed: fnv1a64(summed),
         })
     }
@@ -269,14 +265,13 @@ impl<'a> Node<'a> {
         self.header.count
     }
 
-    fn elem_offset(&self, i: u16) -> Result<usize, SnapshotError> {
+    /// A reader at element `i`'s header.
+    fn element(&self, i: u16) -> Result<Reader<'a>, SnapshotError> {
+        let bad = || self.corrupt("element index out of range");
         if i >= self.header.count {
-            return Err(self.corrupt("element index out of range"));
+            return Err(bad());
         }
-        usize::from(i)
-            .checked_mul(ELEMENT_SIZE)
-            .and_then(|n| n.checked_add(PAGE_HEADER_SIZE))
-            .ok_or(self.corrupt("element index out of range"))
+        element(self.bytes, i).ok_or_else(bad)
     }
 
     fn corrupt(&self, what: &'static str) -> SnapshotError {
@@ -297,11 +292,9 @@ impl<'a> Node<'a> {
                 .ok()
                 .and_then(|p| elem.checked_add(p))
                 .ok_or(self.corrupt(what))?;
-        let end = usize::try_from(len)
-            .ok()
-            .and_then(|l| start.checked_add(l))
-            .ok_or(self.corrupt(what))?;
-        self.bytes.get(start..end).ok_or(self.corrupt(what))
+        let len = usize::try_from(len).map_err(|_| self.corrupt(what))?;
+        let mut r = Reader::new(self.bytes);
+        r.skip(start).and_then(|()| r.take(len)).map_err(|_| self.corrupt(what))
     }
 
     /// The `i`th branch element.
@@ -309,11 +302,12 @@ impl<'a> Node<'a> {
         if self.kind != Kind::Branch {
             return Err(self.corrupt("expected a branch page"));
         }
-        let off = self.elem_offset(i)?;
-        let bad = || self.corrupt("element index out of range");
-        let pos = u32_at(self.bytes, off).ok_or_else(bad)?;
-        let ksize = u32_at(self.bytes, off.checked_add(4).ok_or_else(bad)?).ok_or_else(bad)?;
-        let pgid = u64_at(self.bytes, off.checked_add(8).ok_or_else(bad)?).ok_or_else(bad)?;
+        let mut r = self.element(i)?;
+        let off = r.position();
+        let bad = |_| self.corrupt("element index out of range");
+        let pos = r.u32_le().map_err(bad)?;
+        let ksize = r.u32_le().map_err(bad)?;
+        let pgid = r.u64_le().map_err(bad)?;
         let key =
             self.span(off, pos, 0, ksize, "a branch element's key runs past the end of the page")?;
         Ok(BranchElem { key, pgid })
@@ -324,11 +318,10 @@ impl<'a> Node<'a> {
         if self.kind != Kind::Leaf {
             return Err(self.corrupt("expected a leaf page"));
         }
-        let off = self.elem_offset(i)?;
-        let bad = || self.corrupt("element index out of range");
-        let field =
-            |n: usize| off.checked_add(n).and_then(|o| u32_at(self.bytes, o)).ok_or_else(bad);
-        let (flags, pos, ksize, vsize) = (field(0)?, field(4)?, field(8)?, field(12)?);
+        let mut r = self.element(i)?;
+        let off = r.position();
+        let mut field = || r.u32_le().map_err(|_| self.corrupt("element index out of range"));
+        let (flags, pos, ksize, vsize) = (field()?, field()?, field()?, field()?);
         let key =
             self.span(off, pos, 0, ksize, "a leaf element's key runs past the end of the page")?;
         let value = self.span(
@@ -380,13 +373,16 @@ fn check_packed(bytes: &[u8], kind: Kind, count: u16) -> Result<(), &'static str
         .checked_mul(ELEMENT_SIZE as u64)
         .and_then(|n| n.checked_add(PAGE_HEADER_SIZE as u64))
         .ok_or(BROKEN)?;
-    for i in 0..usize::from(count) {
-        let off = i.checked_mul(ELEMENT_SIZE).and_then(|n| n.checked_add(PAGE_HEADER_SIZE));
-        let off = off.ok_or(BROKEN)?;
-        let field = |n: usize| off.checked_add(n).and_then(|o| u32_at(bytes, o)).ok_or(BROKEN);
+    for i in 0..count {
+        let mut r = element(bytes, i).ok_or(BROKEN)?;
+        let off = r.position();
+        let mut field = || r.u32_le().map_err(|_| BROKEN);
         let (pos, ksize, vsize) = match kind {
-            Kind::Leaf => (field(4)?, field(8)?, field(12)?),
-            Kind::Branch => (field(0)?, field(4)?, 0),
+            Kind::Leaf => {
+                let _flags = field()?;
+                (field()?, field()?, field()?)
+            }
+            Kind::Branch => (field()?, field()?, 0),
         };
         let start = (off as u64).checked_add(u64::from(pos)).ok_or(BROKEN)?;
         let key_end = start.checked_add(u64::from(ksize)).ok_or(key_what)?;
@@ -417,11 +413,16 @@ pub struct InBucket<'a> {
 impl<'a> InBucket<'a> {
     /// Reads a bucket header from a leaf value with the bucket flag.
     pub fn parse(value: &'a [u8], at: At) -> Result<Self, SnapshotError> {
-        let root = u64_at(value, 0).ok_or(SnapshotError::Corrupt {
+        let mut r = Reader::new(value);
+        let root = r.u64_le().map_err(|_| SnapshotError::Corrupt {
             at,
             what: "a bucket header is shorter than 16 bytes",
         })?;
-        let inline = if root == 0 { value.get(BUCKET_HEADER_SIZE..).unwrap_or(&[]) } else { &[] };
+        // The sequence, then the inline page (nothing when the header itself is cut short).
+        let inline = match r.skip(BUCKET_HEADER_SIZE.saturating_sub(8)) {
+            Ok(()) if root == 0 => r.rest(),
+            _ => &[],
+        };
         Ok(Self { root, inline })
     }
 }
@@ -440,7 +441,7 @@ pub fn parse_page(bytes: &[u8], page_size: u32) -> Result<Node<'_>, SnapshotErro
         .and_then(|n| n.checked_mul(u64::from(page_size)))
         .and_then(|n| usize::try_from(n).ok())
         .ok_or(SnapshotError::Corrupt { at, what: "the overflow count is out of range" })?;
-    let node_bytes = bytes.get(..need).ok_or(SnapshotError::Corrupt {
+    let node_bytes = Reader::new(bytes).take(need).map_err(|_| SnapshotError::Corrupt {
         at,
         what: "the node is shorter than its overflow count says",
     })?;

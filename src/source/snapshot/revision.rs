@@ -12,6 +12,7 @@
 //! 3.5 (`term`, `confState`, `cluster/clusterVersion`) and 3.6 (`storageVersion`) added. Keys
 //! not named here are skipped: a newer etcd may add more.
 
+use crate::reader::{ReadError, Reader};
 use crate::source::RawKv;
 
 /// Bucket holding every retained revision.
@@ -56,17 +57,14 @@ pub fn parse_revision_key(b: &[u8]) -> Option<RevKey> {
     if b.len() != REV_BYTES_LEN && b.len() != MARKED_REV_BYTES_LEN {
         return None;
     }
-    let (main, rest) = b.split_first_chunk::<8>()?;
-    let (sep, rest) = rest.split_first()?;
-    let (sub, mark) = rest.split_first_chunk::<8>()?;
-    if *sep != b'_' {
+    let mut r = Reader::new(b);
+    let main = r.u64_be().ok()?;
+    let sep = r.u8().ok()?;
+    let sub = r.u64_be().ok()?;
+    if sep != b'_' {
         return None;
     }
-    Some(RevKey {
-        main: u64::from_be_bytes(*main) as i64,
-        sub: u64::from_be_bytes(*sub) as i64,
-        tombstone: mark.first() == Some(&MARK_TOMBSTONE),
-    })
+    Some(RevKey { main: main as i64, sub: sub as i64, tombstone: r.u8() == Ok(MARK_TOMBSTONE) })
 }
 
 /// The main revision of a compaction mark in the `meta` bucket (17-byte revision).
@@ -79,7 +77,9 @@ pub fn parse_compact_mark(b: &[u8]) -> Option<i64> {
 
 /// `consistent_index` and `term`: u64 big-endian.
 pub fn parse_consistent_index(b: &[u8]) -> Option<u64> {
-    Some(u64::from_be_bytes(b.try_into().ok()?))
+    let mut r = Reader::new(b);
+    let index = r.u64_be().ok()?;
+    r.is_empty().then_some(index)
 }
 
 /// `storageVersion` and `clusterVersion`: a short printable version string.
@@ -89,9 +89,9 @@ pub fn parse_version_string(b: &[u8]) -> Option<String> {
         .then(|| s.to_owned())
 }
 
-/// A checked protobuf reader: just enough for `mvccpb.KeyValue`.
+/// Protobuf fields over the checked [`Reader`]: just enough for `mvccpb.KeyValue`.
 struct Fields<'a> {
-    rest: &'a [u8],
+    r: Reader<'a>,
 }
 
 enum Field<'a> {
@@ -102,33 +102,24 @@ enum Field<'a> {
 }
 
 impl<'a> Fields<'a> {
+    fn new(b: &'a [u8]) -> Self {
+        Self { r: Reader::new(b) }
+    }
+
     fn varint(&mut self) -> Result<u64, &'static str> {
-        let mut value: u64 = 0;
-        for i in 0..10u32 {
-            let (&b, rest) = self.rest.split_first().ok_or("a varint is cut short")?;
-            self.rest = rest;
-            let bits = u64::from(b & 0x7f);
-            if i == 9 && b > 1 {
-                return Err("a varint overflows 64 bits");
-            }
-            let shift = i.checked_mul(7).ok_or("a varint overflows 64 bits")?;
-            value |= bits.checked_shl(shift).ok_or("a varint overflows 64 bits")?;
-            if b & 0x80 == 0 {
-                return Ok(value);
-            }
-        }
-        Err("a varint is longer than 10 bytes")
+        self.r.varint().map_err(|e| match e {
+            ReadError::Short { .. } => "a varint is cut short",
+            // The 10th byte carries more than the 64th bit.
+            ReadError::Varint { .. } => "a varint overflows 64 bits",
+        })
     }
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], &'static str> {
-        let (head, rest) =
-            self.rest.split_at_checked(n).ok_or("a field runs past the end of the record")?;
-        self.rest = rest;
-        Ok(head)
+        self.r.take(n).map_err(|_| "a field runs past the end of the record")
     }
 
     fn next(&mut self) -> Option<Result<Field<'a>, &'static str>> {
-        if self.rest.is_empty() {
+        if self.r.is_empty() {
             return None;
         }
         Some(self.field())
@@ -165,7 +156,7 @@ pub fn decode_user_key(b: &[u8]) -> Result<&[u8], &'static str> {
 /// Field 1 (the user key) and field 3 (mod_revision) of an `mvccpb.KeyValue`, checking the
 /// record's framing. Last occurrence wins, as in protobuf.
 pub fn decode_head(b: &[u8]) -> Result<(&[u8], i64), &'static str> {
-    let mut fields = Fields { rest: b };
+    let mut fields = Fields::new(b);
     let mut key: &[u8] = &[];
     let mut mod_revision = 0i64;
     while let Some(field) = fields.next() {
@@ -188,7 +179,7 @@ pub fn mod_revision_matches(rev: &RevKey, mod_revision: i64) -> bool {
 }
 
 pub fn decode_key_value(b: &[u8]) -> Result<RawKv, &'static str> {
-    let mut fields = Fields { rest: b };
+    let mut fields = Fields::new(b);
     let mut kv = RawKv::default();
     let mut key: &[u8] = &[];
     let mut value: &[u8] = &[];
