@@ -33,14 +33,6 @@ pub enum DiscoveryError {
         /// What kube said.
         error: kube::Error,
     },
-    /// Using the kubeconfig failed, told only as text (for a caller that has no kube error).
-    #[error("kubeconfig {path}: {message}")]
-    Kubeconfig {
-        /// The file.
-        path: String,
-        /// What failed.
-        message: String,
-    },
     /// A discovery request failed.
     #[error("discovery request to the API server failed: {message}")]
     Request {

@@ -4,8 +4,10 @@
 //! [`source`] (where bytes come from) → [`keyspace`] (etcd key → resource) →
 //! [`envelope`] (decrypt with the cluster's [`config`]) → [`codec`] (payload facts) →
 //! [`verdict`] (current / stale / unreadable) → [`report`] (table, JSON, YAML).
-//! [`scan`] drives it. [`rewrite`] repairs stale objects through the API server and verifies
-//! them in etcd; [`inspect`] shows every layer of one key.
+//! [`scan::Session`] opens all of it the same way for every command and [`scan::run`] drives
+//! it; [`check`] answers can-remove questions from a scan. [`rewrite`] repairs stale objects
+//! through the API server and verifies them in etcd; [`inspect`] shows every layer of one key.
+//! docs/architecture.md says where each concern lives.
 #![forbid(unsafe_code)]
 
 pub mod builtin;

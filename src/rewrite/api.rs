@@ -88,10 +88,10 @@ impl ApiClient {
         // kube's default retry waits up to 1000 s per request and hides every 429; atrest
         // retries itself, bounded, and counts what it retried.
         config.default_retry = false;
-        let client = kube::Client::try_from(config).map_err(|e| {
-            ApiError::Config(DiscoveryError::Kubeconfig {
+        let client = kube::Client::try_from(config).map_err(|error| {
+            ApiError::Config(DiscoveryError::Client {
                 path: kubeconfig.map_or_else(|| "(default)".into(), |p| p.display().to_string()),
-                message: e.to_string(),
+                error,
             })
         })?;
         let discovery = discovery::read(&client).await.map_err(|e| match e {
