@@ -23,6 +23,7 @@ pub(crate) mod aesgcm;
 mod error;
 pub mod kms;
 pub mod kms_plugin;
+pub mod scheme;
 pub(crate) mod secretbox;
 
 #[cfg(test)]
@@ -40,9 +41,6 @@ pub use kms::{KmsPlugin, NoKmsPlugin};
 
 /// Every envelope starts with this; identity refuses such values.
 pub const ENC_PREFIX: &[u8] = b"k8s:enc:";
-const AESCBC_PREFIX: &[u8] = b"k8s:enc:aescbc:v1:";
-const AESGCM_PREFIX: &[u8] = b"k8s:enc:aesgcm:v1:";
-const SECRETBOX_PREFIX: &[u8] = b"k8s:enc:secretbox:v1:";
 const KMS_V1_PREFIX: &[u8] = b"k8s:enc:kms:v1:";
 const KMS_V2_PREFIX: &[u8] = b"k8s:enc:kms:v2:";
 
@@ -162,15 +160,16 @@ pub(crate) fn printable_name(bytes: &[u8]) -> Option<String> {
 /// UTF-8 is reported as `None`. For KMS v2 the `keyID` is parsed from the
 /// EncryptedObject (best effort).
 pub fn identify(value: &[u8]) -> Option<Encryption> {
-    let (provider, kms_api_version, rest) = [
-        (AESCBC_PREFIX, ProviderKind::AesCbc, None),
-        (AESGCM_PREFIX, ProviderKind::AesGcm, None),
-        (SECRETBOX_PREFIX, ProviderKind::Secretbox, None),
-        (KMS_V1_PREFIX, ProviderKind::Kms, Some(KmsApiVersion::V1)),
-        (KMS_V2_PREFIX, ProviderKind::Kms, Some(KmsApiVersion::V2)),
-    ]
-    .into_iter()
-    .find_map(|(prefix, kind, version)| value.strip_prefix(prefix).map(|r| (kind, version, r)))?;
+    let (provider, kms_api_version, rest) = scheme::KEYED
+        .iter()
+        .map(|k| (k.prefix, k.kind, None))
+        .chain([
+            (KMS_V1_PREFIX, ProviderKind::Kms, Some(KmsApiVersion::V1)),
+            (KMS_V2_PREFIX, ProviderKind::Kms, Some(KmsApiVersion::V2)),
+        ])
+        .find_map(|(prefix, kind, version)| {
+            value.strip_prefix(prefix).map(|r| (kind, version, r))
+        })?;
     // Key names may contain ':' and the ciphertext is binary, so the name ends at the last ':'
     // of the leading printable run (the first ':' would cut "old:key:1" to "old"). Random
     // ciphertext extends that run with a ':' rarely (< 1%); with a config, `open` matches the
@@ -262,21 +261,11 @@ pub fn open_with_kms<'a>(
             }
             Provider::AesCbc(keys) | Provider::AesGcm(keys) | Provider::Secretbox(keys) => {
                 let kind = provider.kind();
-                let prefix = match kind {
-                    ProviderKind::AesCbc => AESCBC_PREFIX,
-                    ProviderKind::AesGcm => AESGCM_PREFIX,
-                    _ => SECRETBOX_PREFIX,
-                };
-                let Some(rest) = value.strip_prefix(prefix) else { continue };
+                let Some(scheme) = scheme::keyed(kind) else { continue };
+                let Some(rest) = value.strip_prefix(scheme.prefix) else { continue };
                 for (key_index, key) in keys.iter().enumerate() {
                     let Some(body) = strip_name(rest, &key.name) else { continue };
-                    let result = match kind {
-                        ProviderKind::AesCbc => aescbc::open(key.secret(), body),
-                        ProviderKind::AesGcm => {
-                            aesgcm::open(key.secret(), body, etcd_key, "aesgcm data")
-                        }
-                        _ => secretbox::open(key.secret(), body),
-                    };
+                    let result = (scheme.open)(key.secret(), body, etcd_key);
                     match result {
                         Ok(plaintext) => {
                             return Ok(Opened {

@@ -21,7 +21,7 @@ use serde::Serialize;
 
 use crate::codec::object::{Completeness, decode_object};
 use crate::config::{EncryptionConfig, KmsApiVersion, Provider};
-use crate::envelope::{self, Encryption, ProviderKind, Transformer};
+use crate::envelope::{self, Encryption, ProviderKind, Transformer, scheme};
 use crate::reader::Reader;
 use crate::source::RawKv;
 use crate::verdict::{Judge, PlaintextError, Record};
@@ -370,30 +370,12 @@ pub fn value_regions(value: &[u8], ins: &Inspection) -> Vec<Region> {
     let (h, b) = (header, body);
     // Offsets past the prefix; a region that would start beyond the value is not pushed.
     let at = |n: usize| h.saturating_add(n);
+    let keyed = ins.envelope.provider.and_then(scheme::keyed_named);
     match (ins.envelope.provider, ins.envelope.kms_api_version) {
-        (Some("aescbc"), _) => {
-            push(&mut out, h, 16.min(b), "IV".into());
-            push(
-                &mut out,
-                at(16),
-                b.saturating_sub(16),
-                "AES-CBC ciphertext (PKCS#7 padded)".into(),
-            );
-        }
-        (Some("aesgcm"), _) => {
-            push(&mut out, h, 12.min(b), "nonce".into());
-            push(&mut out, at(12), b.saturating_sub(28), "AES-GCM ciphertext".into());
-            push(
-                &mut out,
-                at(b.saturating_sub(16).max(12)),
-                16.min(b.saturating_sub(12)),
-                "GCM tag".into(),
-            );
-        }
-        (Some("secretbox"), _) => {
-            push(&mut out, h, 24.min(b), "nonce".into());
-            push(&mut out, at(24), 16.min(b.saturating_sub(24)), "Poly1305 tag".into());
-            push(&mut out, at(40), b.saturating_sub(40), "XSalsa20 ciphertext".into());
+        _ if keyed.is_some() => {
+            for (offset, len, label) in keyed.map(|k| (k.regions)(b)).unwrap_or_default() {
+                push(&mut out, at(offset), len, label.into());
+            }
         }
         (Some("kms"), Some("v1")) => {
             let dek =
