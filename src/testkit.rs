@@ -183,7 +183,7 @@ pub fn seal_with_write_key(
     plaintext: &[u8],
     nonce: [u8; 24],
 ) -> Result<Vec<u8>, String> {
-    use crate::config::Provider;
+    use crate::config::{Provider, ProviderKind};
     let Some(provider) = config.providers_for(group, resource).and_then(<[Provider]>::first) else {
         return Ok(plaintext.to_vec());
     };
@@ -193,17 +193,16 @@ pub fn seal_with_write_key(
     let (iv, gcm) = (nonce[..16].try_into().unwrap(), nonce[..12].try_into().unwrap());
     Ok(match provider {
         Provider::Identity => plaintext.to_vec(),
-        Provider::AesCbc(keys) => {
+        Provider::Keyed { kind, keys } => {
             let (name, key) = first(keys)?;
-            seal_aescbc(&key, &name, plaintext, iv)
-        }
-        Provider::AesGcm(keys) => {
-            let (name, key) = first(keys)?;
-            seal_aesgcm(&key, &name, plaintext, gcm, etcd_key)
-        }
-        Provider::Secretbox(keys) => {
-            let (name, key) = first(keys)?;
-            seal_secretbox(&key, &name, plaintext, nonce)
+            match kind {
+                ProviderKind::AesCbc => seal_aescbc(&key, &name, plaintext, iv),
+                ProviderKind::AesGcm => seal_aesgcm(&key, &name, plaintext, gcm, etcd_key),
+                ProviderKind::Secretbox => seal_secretbox(&key, &name, plaintext, nonce),
+                ProviderKind::Identity | ProviderKind::Kms => {
+                    return Err(format!("{} is not a keyed provider", kind.as_str()));
+                }
+            }
         }
         Provider::Kms(k) => {
             return Err(format!("KMS provider {:?} needs a plugin to encrypt", k.name));
@@ -285,7 +284,7 @@ pub fn first_difference(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{KmsApiVersion, KmsProvider, NamedKey, Provider};
+    use crate::config::{KmsApiVersion, KmsProvider, NamedKey, Provider, ProviderKind};
     use crate::envelope::kms::{DekRequest, DekSourceType, KmsPlugin};
     use crate::envelope::{DecryptError, Transformer, open, open_with_kms};
 
@@ -295,19 +294,26 @@ mod tests {
         let key = b"/registry/secrets/default/db";
         for key_len in [16, 24, 32] {
             let k = vec![0x11; key_len];
-            let chain = [Provider::AesCbc(vec![NamedKey::new("a:b", &k)])];
+            let chain = [Provider::Keyed {
+                kind: ProviderKind::AesCbc,
+                keys: vec![NamedKey::new("a:b", &k)],
+            }];
             let v = seal_aescbc(&k, "a:b", pt, [7; 16]);
             assert!(v.starts_with(b"k8s:enc:aescbc:v1:a:b:"));
             let opened = open(&v, key, Transformer::Chain(&chain)).unwrap();
             assert_eq!(&*opened.plaintext, pt);
             assert!(opened.stale.is_empty());
 
-            let chain = [Provider::AesGcm(vec![NamedKey::new("g", &k)])];
+            let chain = [Provider::Keyed {
+                kind: ProviderKind::AesGcm,
+                keys: vec![NamedKey::new("g", &k)],
+            }];
             let v = seal_aesgcm(&k, "g", pt, [8; 12], key);
             assert_eq!(&*open(&v, key, Transformer::Chain(&chain)).unwrap().plaintext, pt);
         }
         let k = [0x22; 32];
-        let chain = [Provider::Secretbox(vec![NamedKey::new("s", &k)])];
+        let chain =
+            [Provider::Keyed { kind: ProviderKind::Secretbox, keys: vec![NamedKey::new("s", &k)] }];
         let v = seal_secretbox(&k, "s", pt, [9; 24]);
         assert!(v.starts_with(b"k8s:enc:secretbox:v1:s:"));
         assert_eq!(&*open(&v, key, Transformer::Chain(&chain)).unwrap().plaintext, pt);

@@ -62,12 +62,14 @@ pub struct Rule {
 pub enum Provider {
     /// Plaintext. Refuses values that start with `k8s:enc:`.
     Identity,
-    /// `k8s:enc:aescbc:v1:<key>:`; index 0 is the write key.
-    AesCbc(Vec<NamedKey>),
-    /// `k8s:enc:aesgcm:v1:<key>:`; index 0 is the write key.
-    AesGcm(Vec<NamedKey>),
-    /// `k8s:enc:secretbox:v1:<key>:`; index 0 is the write key.
-    Secretbox(Vec<NamedKey>),
+    /// `k8s:enc:<aescbc|aesgcm|secretbox>:v1:<key>:`: one of [`ProviderKind::KEYED`] with its
+    /// keys; index 0 is the write key.
+    Keyed {
+        /// aescbc, aesgcm or secretbox.
+        kind: ProviderKind,
+        /// The keys, in file order.
+        keys: Vec<NamedKey>,
+    },
     /// `k8s:enc:kms:<v1|v2>:<name>:`.
     Kms(KmsProvider),
 }
@@ -77,9 +79,7 @@ impl Provider {
     pub fn kind(&self) -> ProviderKind {
         match self {
             Self::Identity => ProviderKind::Identity,
-            Self::AesCbc(_) => ProviderKind::AesCbc,
-            Self::AesGcm(_) => ProviderKind::AesGcm,
-            Self::Secretbox(_) => ProviderKind::Secretbox,
+            Self::Keyed { kind, .. } => *kind,
             Self::Kms(_) => ProviderKind::Kms,
         }
     }
@@ -87,7 +87,7 @@ impl Provider {
     /// The keys of an aescbc, aesgcm or secretbox provider (empty for identity and KMS).
     pub fn keys(&self) -> &[NamedKey] {
         match self {
-            Self::AesCbc(k) | Self::AesGcm(k) | Self::Secretbox(k) => k,
+            Self::Keyed { keys, .. } => keys,
             Self::Identity | Self::Kms(_) => &[],
         }
     }
@@ -114,9 +114,7 @@ impl fmt::Debug for Provider {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Identity => f.write_str("Identity"),
-            Self::AesCbc(keys) => f.debug_tuple("AesCbc").field(keys).finish(),
-            Self::AesGcm(keys) => f.debug_tuple("AesGcm").field(keys).finish(),
-            Self::Secretbox(keys) => f.debug_tuple("Secretbox").field(keys).finish(),
+            Self::Keyed { kind, keys } => f.debug_tuple(&format!("{kind:?}")).field(keys).finish(),
             Self::Kms(k) => f.debug_tuple("Kms").field(k).finish(),
         }
     }

@@ -7,6 +7,8 @@
 use std::fmt;
 
 use serde::Deserialize;
+
+use super::ProviderKind;
 use serde::de::{self, Visitor};
 use zeroize::Zeroizing;
 
@@ -43,6 +45,18 @@ pub(super) struct RawProvider {
     pub identity: Option<Empty>,
     #[serde(default)]
     pub kms: Option<RawKms>,
+}
+
+impl RawProvider {
+    /// The field of keyed provider `kind` (`None` for identity and KMS).
+    pub fn keyed(&mut self, kind: ProviderKind) -> Option<&mut Option<RawKeys>> {
+        match kind {
+            ProviderKind::AesCbc => Some(&mut self.aescbc),
+            ProviderKind::AesGcm => Some(&mut self.aesgcm),
+            ProviderKind::Secretbox => Some(&mut self.secretbox),
+            ProviderKind::Identity | ProviderKind::Kms => None,
+        }
+    }
 }
 
 /// `identity: {}` (a null value means "not set", as with Go's pointer fields).

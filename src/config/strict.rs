@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use super::ProviderKind;
+
 use serde::Deserialize;
 use serde::de::{self, MapAccess, SeqAccess, Visitor};
 
@@ -158,7 +160,7 @@ impl Shape {
             (Shape::Config, "resources") => (Shape::Rule, true),
             (Shape::Rule, "resources") => (Shape::Leaf, false),
             (Shape::Rule, "providers") => (Shape::Provider, true),
-            (Shape::Provider, "aescbc" | "aesgcm" | "secretbox") => (Shape::Keys, false),
+            (Shape::Provider, name) if ProviderKind::keyed(name).is_some() => (Shape::Keys, false),
             (Shape::Provider, "identity") => (Shape::Empty, false),
             (Shape::Provider, "kms") => (Shape::Kms, false),
             (Shape::Keys, "keys") => (Shape::Key, true),

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use super::keys::{self, NamedKey};
 use super::raw::{self, RawConfig, RawKeys, RawKms, RawProvider};
-use super::{FieldError, KmsApiVersion, KmsProvider, Provider, Rule, parse_group_resource};
+use super::{
+    FieldError, KmsApiVersion, KmsProvider, Provider, ProviderKind, Rule, parse_group_resource,
+};
 
-const AES_SIZES: &[usize] = &[16, 24, 32];
-const SECRETBOX_SIZES: &[usize] = &[32];
 /// `SetDefaults_KMSConfiguration`: timeout 3s, cachesize 1000 (v1 only).
 const DEFAULT_KMS_TIMEOUT_NS: i128 = 3_000_000_000;
 const DEFAULT_KMS_CACHE_SIZE: i32 = 1000;
@@ -129,25 +129,29 @@ fn check_names(resources: &[String], path: &str, errs: &mut Vec<FieldError>) {
 }
 
 fn build_provider(
-    raw: RawProvider,
+    mut raw: RawProvider,
     path: &str,
     kms_names: &mut HashSet<String>,
     errs: &mut Vec<FieldError>,
 ) -> Option<Provider> {
-    let set: Vec<&str> = [
-        ("kms", raw.kms.is_some()),
-        ("aesgcm", raw.aesgcm.is_some()),
-        ("aescbc", raw.aescbc.is_some()),
-        ("secretbox", raw.secretbox.is_some()),
-        ("identity", raw.identity.is_some()),
-    ]
-    .into_iter()
-    .filter_map(|(name, present)| present.then_some(name))
-    .collect();
+    let keyed_set = |raw: &mut RawProvider, kind| raw.keyed(kind).is_some_and(|k| k.is_some());
+    let mut set: Vec<&str> = Vec::new();
+    if raw.kms.is_some() {
+        set.push("kms");
+    }
+    for kind in ProviderKind::KEYED {
+        if keyed_set(&mut raw, kind) {
+            set.push(kind.as_str());
+        }
+    }
+    if raw.identity.is_some() {
+        set.push("identity");
+    }
     if set.is_empty() {
+        let names: Vec<&str> = ProviderKind::KEYED.iter().map(|k| k.as_str()).collect();
         errs.push(problem(
             path,
-            "no provider given: expected one of kms, aesgcm, aescbc, secretbox, identity",
+            format!("no provider given: expected one of kms, {}, identity", names.join(", ")),
         ));
         return None;
     }
@@ -163,15 +167,13 @@ fn build_provider(
     }
     if let Some(kms) = raw.kms {
         build_kms(kms, &format!("{path}.kms"), kms_names, errs).map(Provider::Kms)
-    } else if let Some(k) = raw.aesgcm {
-        build_keys(k, &format!("{path}.aesgcm.keys"), "aesgcm", AES_SIZES, errs)
-            .map(Provider::AesGcm)
-    } else if let Some(k) = raw.aescbc {
-        build_keys(k, &format!("{path}.aescbc.keys"), "aescbc", AES_SIZES, errs)
-            .map(Provider::AesCbc)
-    } else if let Some(k) = raw.secretbox {
-        build_keys(k, &format!("{path}.secretbox.keys"), "secretbox", SECRETBOX_SIZES, errs)
-            .map(Provider::Secretbox)
+    } else if let Some((kind, k)) = ProviderKind::KEYED
+        .into_iter()
+        .find_map(|kind| raw.keyed(kind).and_then(Option::take).map(|k| (kind, k)))
+    {
+        let name = kind.as_str();
+        build_keys(k, &format!("{path}.{name}.keys"), name, kind.key_sizes(), errs)
+            .map(|keys| Provider::Keyed { kind, keys })
     } else {
         Some(Provider::Identity)
     }

@@ -20,20 +20,8 @@ use zeroize::Zeroizing;
 
 use super::DecryptError;
 
-const BLOCK: usize = 16;
+pub(crate) const BLOCK: usize = 16;
 
-/// `k8s:enc:aescbc:v1:<key>:` + `IV || ciphertext`.
-pub(crate) const SCHEME: super::scheme::Keyed = super::scheme::Keyed {
-    kind: crate::config::ProviderKind::AesCbc,
-    prefix: b"k8s:enc:aescbc:v1:",
-    open: |secret, body, _| open(secret, body),
-    regions: |b| {
-        vec![
-            (0, BLOCK.min(b), "IV"),
-            (BLOCK, b.saturating_sub(BLOCK), "AES-CBC ciphertext (PKCS#7 padded)"),
-        ]
-    },
-};
 const KEY_SIZES: &str = "16, 24 or 32";
 
 /// Decrypts `IV || ciphertext` with an AES key of 16, 24 or 32 bytes.

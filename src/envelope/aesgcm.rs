@@ -24,20 +24,6 @@ pub(crate) const NONCE: usize = 12;
 pub(crate) const TAG: usize = 16;
 const KEY_SIZES: &str = "16, 24 or 32";
 
-/// `k8s:enc:aesgcm:v1:<key>:` + `nonce || ciphertext || tag`, the etcd key as AAD.
-pub(crate) const SCHEME: super::scheme::Keyed = super::scheme::Keyed {
-    kind: crate::config::ProviderKind::AesGcm,
-    prefix: b"k8s:enc:aesgcm:v1:",
-    open: |secret, body, etcd_key| open(secret, body, etcd_key, "aesgcm data"),
-    regions: |b| {
-        vec![
-            (0, NONCE.min(b), "nonce"),
-            (NONCE, b.saturating_sub(NONCE.saturating_add(TAG)), "AES-GCM ciphertext"),
-            (b.saturating_sub(TAG).max(NONCE), TAG.min(b.saturating_sub(NONCE)), "GCM tag"),
-        ]
-    },
-};
-
 type Gcm128 = AesGcm<Aes128, U12>;
 type Gcm192 = AesGcm<Aes192, U12>;
 type Gcm256 = AesGcm<Aes256, U12>;

@@ -259,7 +259,7 @@ pub fn open_with_kms<'a>(
                     return Ok(plain(value, stale_reasons(chain, index, None, Vec::new())));
                 }
             }
-            Provider::AesCbc(keys) | Provider::AesGcm(keys) | Provider::Secretbox(keys) => {
+            Provider::Keyed { keys, .. } => {
                 let kind = provider.kind();
                 let Some(scheme) = scheme::keyed(kind) else { continue };
                 let Some(rest) = value.strip_prefix(scheme.prefix) else { continue };

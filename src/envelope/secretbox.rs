@@ -18,27 +18,9 @@ use zeroize::Zeroizing;
 
 use super::DecryptError;
 
-const NONCE: usize = 24;
-const TAG: usize = 16;
+pub(crate) const NONCE: usize = 24;
+pub(crate) const TAG: usize = 16;
 const KEY: usize = 32;
-
-/// `k8s:enc:secretbox:v1:<key>:` + `nonce || tag || ciphertext`.
-pub(crate) const SCHEME: super::scheme::Keyed = super::scheme::Keyed {
-    kind: crate::config::ProviderKind::Secretbox,
-    prefix: b"k8s:enc:secretbox:v1:",
-    open: |secret, body, _| open(secret, body),
-    regions: |b| {
-        vec![
-            (0, NONCE.min(b), "nonce"),
-            (NONCE, TAG.min(b.saturating_sub(NONCE)), "Poly1305 tag"),
-            (
-                NONCE.saturating_add(TAG),
-                b.saturating_sub(NONCE.saturating_add(TAG)),
-                "XSalsa20 ciphertext",
-            ),
-        ]
-    },
-};
 
 /// Opens `nonce || tag || ciphertext` with a 32-byte key.
 pub(crate) fn open(key: &[u8], data: &[u8]) -> Result<Zeroizing<Vec<u8>>, DecryptError> {

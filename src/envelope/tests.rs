@@ -620,9 +620,18 @@ mod random {
 
     fn chain() -> Vec<Provider> {
         vec![
-            Provider::AesCbc(vec![NamedKey::new("k", &[1; 32]), NamedKey::new("k:2", &[2; 16])]),
-            Provider::AesGcm(vec![NamedKey::new("k", &[3; 24])]),
-            Provider::Secretbox(vec![NamedKey::new("k", &[4; 32])]),
+            Provider::Keyed {
+                kind: ProviderKind::AesCbc,
+                keys: vec![NamedKey::new("k", &[1; 32]), NamedKey::new("k:2", &[2; 16])],
+            },
+            Provider::Keyed {
+                kind: ProviderKind::AesGcm,
+                keys: vec![NamedKey::new("k", &[3; 24])],
+            },
+            Provider::Keyed {
+                kind: ProviderKind::Secretbox,
+                keys: vec![NamedKey::new("k", &[4; 32])],
+            },
             Provider::Kms(crate::config::KmsProvider {
                 name: "k".into(),
                 api_version: KmsApiVersion::V2,
