@@ -119,7 +119,7 @@ impl Session {
         };
         let (versions, basis) = {
             let judge = judge(&prefix, config.as_ref(), &opts.filter, kms.as_ref(), None);
-            expected_versions(&mut source, &judge, opts.kube_version.as_deref())?
+            expected_versions(&mut source, &judge, &prefix, opts.kube_version.as_deref())?
         };
         Ok(Self {
             source,
@@ -239,14 +239,14 @@ fn uses_kms(config: &EncryptionConfig) -> bool {
     config.rules().iter().flat_map(|r| &r.providers).any(|p| matches!(p, Provider::Kms(_)))
 }
 
-/// Reads the CRDs and (without `--kube-version`) the Nodes under the judge's prefix, and
+/// Reads the CRDs and (without `--kube-version`) the Nodes under `prefix` (the judge's), and
 /// decides what storage version each object should have.
 fn expected_versions(
     source: &mut Source,
     judge: &Judge<'_>,
+    prefix: &str,
     kube_version: Option<&str>,
 ) -> Result<(Versions, String), ScanError> {
-    let prefix = String::from_utf8_lossy(judge.prefix).into_owned();
     let crds = source
         .collect(format!("{prefix}apiextensions.k8s.io/customresourcedefinitions/").as_bytes())?;
     let crds = CrdIndex::load(&crds, |kv| {
